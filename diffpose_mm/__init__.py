@@ -1,0 +1,8 @@
+"""diffpose_mm: DiffPose for MMPose 1.x.
+
+Importing this package registers every module into MMPose's registries, so a config needs only
+``custom_imports = dict(imports=['diffpose_mm'], allow_failed_imports=False)``.
+"""
+from . import datasets, engine, evaluation, models  # noqa: F401  (registers modules)
+
+__version__ = '0.1.0'
