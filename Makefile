@@ -32,7 +32,7 @@ $(STAMP): requirements/lock.txt setup.py Makefile
 	touch $(STAMP)
 
 test: $(STAMP)
-	$(PY) -m pytest tests -q -p no:cacheprovider
+	$(PY) -m pytest -q
 
 demo: $(STAMP)
 	bash tools/demo.sh $(PY)

@@ -1,0 +1,3 @@
+from .loading import LoadVideoFrames
+
+__all__ = ['LoadVideoFrames']
