@@ -1,0 +1,3 @@
+from .posetrack_metric import PoseTrackMetric
+
+__all__ = ['PoseTrackMetric']
