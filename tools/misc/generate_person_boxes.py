@@ -22,6 +22,7 @@ import sys
 from typing import List, Optional
 
 from mmengine.config import Config, DictAction
+from mmengine.hub import get_config
 from mmengine.registry import DefaultScope
 from mmengine.utils import ProgressBar
 
@@ -97,7 +98,8 @@ def generate_person_boxes(args: argparse.Namespace) -> List[dict]:
     else:
         data_root = args.data_root or default_data_root(args.img_dir)
 
-    config = Config.fromfile(args.det_config)  # also resolves 'mmdet::...' paths
+    # 'mmdet::x.py' names a config inside the installed mmdet; Config.fromfile only takes plain paths
+    config = get_config(args.det_config) if '::' in args.det_config else Config.fromfile(args.det_config)
     results = []
     # mmdet sets its own default scope; keep the caller's (e.g. mmpose) afterwards
     with DefaultScope.overwrite_default_scope('mmdet'):
