@@ -1,0 +1,3 @@
+from .diffusion_sampling_hook import DiffusionSamplingHook
+
+__all__ = ['DiffusionSamplingHook']

@@ -1,0 +1,198 @@
+"""Gaussian diffusion with x0-prediction and DDIM sampling (DiffusionDet conventions).
+
+The module knows nothing about heatmaps or poses: it holds the noise schedule and the sampler, and works on any
+tensor whose values live in ``[0, 1]`` (heatmaps here, normalised 3D poses in a lifting head). The network that
+denoises is passed in as a function, so the same sampler serves every head.
+
+Conventions, following DiffusionDet (Chen et al., 2023), on which the DiffPose authors built their code:
+
+- cosine beta schedule (Nichol & Dhariwal, 2021) with ``T`` steps, ``t`` indexed ``0 .. T-1``;
+- *signal space*: data ``x0`` in ``[0, 1]`` is mapped to ``(2 * x0 - 1) * signal_scale`` before noise is
+  added, noisy samples are clamped to ``±signal_scale`` and mapped back to ``[0, 1]`` before they enter the
+  network, so the network always sees data-range inputs and predicts data-range ``x0``;
+- DDIM time pairs from ``linspace(-1, T - 1, steps + 1)`` reversed, e.g. ``999→749→499→249→-1`` for 4 steps;
+  the last pair ends at ``-1``, where the sample *is* the predicted ``x0``.
+"""
+import math
+from typing import Callable, List, Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from mmpose.registry import MODELS
+
+DenoiseFn = Callable[[Tensor, Tensor], Tensor]
+
+
+def cosine_alphas_cumprod(num_timesteps: int, s: float = 0.008) -> Tensor:
+    """Closed-form ``ᾱ`` of the cosine schedule, ``f(t) / f(0)`` with ``f(t) = cos²((t/T + s)/(1 + s) · π/2)``.
+
+    Returns:
+        Tensor: float64 ``(T + 1,)``, entry ``i`` is ``ᾱ`` after ``i`` noising steps (entry 0 is 1).
+    """
+    x = torch.linspace(0, num_timesteps, num_timesteps + 1, dtype=torch.float64)
+    f = torch.cos((x / num_timesteps + s) / (1 + s) * math.pi * 0.5)**2
+    return f / f[0]
+
+
+@MODELS.register_module()
+class GaussianDiffusion(nn.Module):
+    """Noise schedule, forward process and DDIM sampler for x0-predicting diffusion models.
+
+    Args:
+        num_timesteps (int): Number of diffusion steps ``T``. Defaults to 1000.
+        cosine_s (float): Offset ``s`` of the cosine schedule. Defaults to 0.008.
+        signal_scale (float): Signal-to-noise scale of DiffusionDet: data ``x0`` in ``[0, 1]`` becomes
+            ``(2 * x0 - 1) * signal_scale``. Larger values make the data harder to destroy. Defaults to 2.0.
+
+    Buffers (all ``(T,)`` float32, indexed by ``t = 0 .. T-1``): ``betas``, ``alphas_cumprod``,
+    ``sqrt_alphas_cumprod``, ``sqrt_one_minus_alphas_cumprod``, ``sqrt_recip_alphas_cumprod``,
+    ``sqrt_recipm1_alphas_cumprod``.
+    """
+
+    def __init__(self, num_timesteps: int = 1000, cosine_s: float = 0.008, signal_scale: float = 2.0) -> None:
+        super().__init__()
+        if num_timesteps < 1:
+            raise ValueError(f'GaussianDiffusion: num_timesteps must be >= 1, got {num_timesteps}')
+        if signal_scale <= 0:
+            raise ValueError(f'GaussianDiffusion: signal_scale must be > 0, got {signal_scale}')
+        self.num_timesteps = int(num_timesteps)
+        self.signal_scale = float(signal_scale)
+
+        # Betas from the closed form, clipped like DDPM/DiffusionDet so the last steps stay finite.
+        abar = cosine_alphas_cumprod(num_timesteps, cosine_s)
+        betas = torch.clip(1 - abar[1:] / abar[:-1], 0, 0.999)
+        alphas_cumprod = torch.cumprod(1 - betas, dim=0)
+        # Schedules are computed in float64 and stored in float32 (buffers follow .to(device)).
+        for name, value in dict(
+                betas=betas,
+                alphas_cumprod=alphas_cumprod,
+                sqrt_alphas_cumprod=alphas_cumprod.sqrt(),
+                sqrt_one_minus_alphas_cumprod=(1 - alphas_cumprod).sqrt(),
+                sqrt_recip_alphas_cumprod=(1 / alphas_cumprod).sqrt(),
+                sqrt_recipm1_alphas_cumprod=(1 / alphas_cumprod - 1).sqrt()).items():
+            self.register_buffer(name, value.float(), persistent=False)
+
+    # ------------------------------------------------------------------ data <-> signal space
+    def to_signal(self, x0: Tensor) -> Tensor:
+        """Map data in ``[0, 1]`` to signal space ``[-scale, scale]``."""
+        return (x0 * 2 - 1) * self.signal_scale
+
+    def to_data(self, x: Tensor) -> Tensor:
+        """Clamp a signal-space tensor to ``±scale`` and map it back to ``[0, 1]`` (network input range)."""
+        x = x.clamp(-self.signal_scale, self.signal_scale)
+        return (x / self.signal_scale + 1) / 2
+
+    # ------------------------------------------------------------------ training
+    def sample_timesteps(self, batch_size: int, device: torch.device,
+                         generator: Optional[torch.Generator] = None) -> Tensor:
+        """Draw ``t ~ Uniform{0, ..., T-1}``, one per sample (Algorithm 1, line 4). Returns ``(B,)`` long."""
+        return torch.randint(0, self.num_timesteps, (batch_size, ), device=device, generator=generator)
+
+    def add_noise(self, x_start: Tensor, t: Tensor, noise: Tensor) -> Tensor:
+        """Eq. 1 in signal space: ``x_t = sqrt(ᾱ_t) x_start + sqrt(1 - ᾱ_t) ε``.
+
+        Args:
+            x_start (Tensor): ``(B, ...)`` signal-space data.
+            t (Tensor): ``(B,)`` long timesteps.
+            noise (Tensor): ``(B, ...)`` standard normal noise.
+        """
+        return (_extract(self.sqrt_alphas_cumprod, t, x_start) * x_start +
+                _extract(self.sqrt_one_minus_alphas_cumprod, t, x_start) * noise)
+
+    def q_sample(self, x0: Tensor, t: Tensor, noise: Optional[Tensor] = None,
+                 generator: Optional[torch.Generator] = None) -> Tensor:
+        """Noisy network input for training: scale to signal space, diffuse, clamp, map back.
+
+        Args:
+            x0 (Tensor): ``(B, ...)`` clean data in ``[0, 1]`` (e.g. GT heatmaps).
+            t (Tensor): ``(B,)`` long timesteps.
+            noise (Tensor, optional): ``(B, ...)`` noise; drawn from ``generator`` when omitted.
+
+        Returns:
+            Tensor: ``(B, ...)`` noisy sample ``x_t`` in ``[0, 1]``, ready for the denoiser.
+        """
+        if noise is None:
+            noise = _randn_like(x0, generator)
+        return self.to_data(self.add_noise(self.to_signal(x0), t, noise))
+
+    # ------------------------------------------------------------------ sampling
+    def predict_noise_from_start(self, x_t: Tensor, t: Tensor, x_start: Tensor) -> Tensor:
+        """Noise implied by ``x_t`` and a predicted ``x_start`` (both signal space):
+        ``ε = (sqrt(1/ᾱ_t) x_t - x_start) / sqrt(1/ᾱ_t - 1)``."""
+        return ((_extract(self.sqrt_recip_alphas_cumprod, t, x_t) * x_t - x_start) /
+                _extract(self.sqrt_recipm1_alphas_cumprod, t, x_t))
+
+    def ddim_time_pairs(self, steps: int) -> List[Tuple[int, int]]:
+        """``(t_now, t_next)`` pairs of a ``steps``-step DDIM run, e.g. ``[(999, -1)]`` for one step."""
+        if not 1 <= steps <= self.num_timesteps:
+            raise ValueError(f'GaussianDiffusion: sampling_steps must be in [1, {self.num_timesteps}], '
+                             f'got {steps}')
+        times = torch.linspace(-1, self.num_timesteps - 1, steps + 1).int().tolist()
+        times = list(reversed(times))
+        return list(zip(times[:-1], times[1:]))
+
+    def ddim_step(self, x_t: Tensor, x_start: Tensor, t: int, t_next: int, eta: float = 1.0,
+                  generator: Optional[torch.Generator] = None) -> Tensor:
+        """One DDIM update in signal space (Song et al., 2021; DiffusionDet's ``ddim_sample`` loop body).
+
+        Args:
+            x_t (Tensor): ``(B, ...)`` current sample.
+            x_start (Tensor): ``(B, ...)`` predicted clean signal.
+            t (int): Current timestep.
+            t_next (int): Next timestep; ``-1`` returns ``x_start``.
+            eta (float): 0 is deterministic DDIM, 1 matches the DDPM posterior variance.
+            generator (torch.Generator, optional): Source of the fresh noise when ``eta > 0``.
+
+        Returns:
+            Tensor: ``(B, ...)`` sample at ``t_next``.
+        """
+        if t_next < 0:
+            return x_start
+        t_vec = torch.full((x_t.shape[0], ), t, device=x_t.device, dtype=torch.long)
+        pred_noise = self.predict_noise_from_start(x_t, t_vec, x_start)
+        alpha, alpha_next = self.alphas_cumprod[t], self.alphas_cumprod[t_next]
+        sigma = eta * ((1 - alpha / alpha_next) * (1 - alpha_next) / (1 - alpha)).sqrt()
+        c = (1 - alpha_next - sigma**2).clamp(min=0).sqrt()
+        x_next = x_start * alpha_next.sqrt() + c * pred_noise
+        if eta > 0:
+            x_next = x_next + sigma * _randn_like(x_t, generator)
+        return x_next
+
+    @torch.no_grad()
+    def sample(self, denoise_fn: DenoiseFn, shape: Sequence[int], steps: int, eta: float = 1.0,
+               generator: Optional[torch.Generator] = None, device: Optional[torch.device] = None) -> Tensor:
+        """DDIM sampling loop (Algorithm 2).
+
+        Args:
+            denoise_fn (Callable): ``f(x_t, t) -> x0``: ``x_t`` is a ``shape`` tensor in ``[0, 1]`` and ``t``
+                a ``(B,)`` long tensor; it returns the predicted clean data, also in data range.
+            shape (Sequence[int]): ``(B, ...)`` shape of the sample.
+            steps (int): Number of DDIM steps (network evaluations).
+            eta (float): DDIM stochasticity. Defaults to 1.0 (DiffusionDet).
+            generator (torch.Generator, optional): Makes the run repeatable; must live on ``device``.
+            device (torch.device, optional): Defaults to the device of the schedule buffers.
+
+        Returns:
+            Tensor: ``shape`` prediction of ``x0`` from the last step, in data range (not clamped).
+        """
+        device = self.alphas_cumprod.device if device is None else device
+        x = torch.randn(tuple(shape), device=device, generator=generator)
+        x0 = x
+        for t, t_next in self.ddim_time_pairs(steps):
+            t_vec = torch.full((x.shape[0], ), t, device=device, dtype=torch.long)
+            x0 = denoise_fn(self.to_data(x), t_vec)
+            # The network sees clamped data-range inputs; the update uses the clamped signal-space x0 but the
+            # raw x_t, as in DiffusionDet.
+            x_start = self.to_signal(x0).clamp(-self.signal_scale, self.signal_scale)
+            x = self.ddim_step(x, x_start, t, t_next, eta, generator)
+        return x0
+
+
+def _extract(values: Tensor, t: Tensor, like: Tensor) -> Tensor:
+    """Gather ``values[t]`` and reshape to ``(B, 1, ..., 1)`` to broadcast against ``like``."""
+    return values[t].to(like.dtype).reshape(-1, *([1] * (like.dim() - 1)))
+
+
+def _randn_like(x: Tensor, generator: Optional[torch.Generator]) -> Tensor:
+    return torch.randn(x.shape, device=x.device, dtype=x.dtype, generator=generator)

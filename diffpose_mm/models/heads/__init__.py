@@ -1,0 +1,3 @@
+from .diffpose_head import DiffPoseHead
+
+__all__ = ['DiffPoseHead']

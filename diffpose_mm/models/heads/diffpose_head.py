@@ -1,0 +1,390 @@
+"""DiffPose Pose-Decoder with Lookup-based MultiScale Feature Interaction (Feng et al., ICCV 2023, §3.3-3.5)."""
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from mmcv.cnn import ConvModule, build_upsample_layer
+from mmengine.structures import PixelData
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from mmpose.evaluation.functional import pose_pck_accuracy
+from mmpose.models.heads.base_head import BaseHead
+from mmpose.models.utils.tta import flip_heatmaps
+from mmpose.registry import KEYPOINT_CODECS, MODELS
+from mmpose.utils.tensor_utils import to_numpy
+from mmpose.utils.typing import ConfigType, Features, OptConfigType, OptSampleList, Predictions
+from ..diffusion.time_embedding import TimestepEmbedding, sinusoidal_embedding
+
+# Sampling defaults (paper §4.1); every key can be overridden by the model's ``test_cfg``.
+DEFAULT_SAMPLING = dict(num_noise_groups=10, sampling_steps=4, eta=1.0, seed=None)
+
+
+def _transformer(dims: int, num_heads: int, num_layers: int, mlp_ratio: float) -> nn.TransformerEncoder:
+    """Pre-LN Transformer encoder with a final LayerNorm (batch-first tokens ``(B, L, dims)``)."""
+    layer = nn.TransformerEncoderLayer(
+        dims,
+        num_heads,
+        dim_feedforward=int(dims * mlp_ratio),
+        dropout=0.,
+        activation='gelu',
+        batch_first=True,
+        norm_first=True)
+    return nn.TransformerEncoder(layer, num_layers, norm=nn.LayerNorm(dims), enable_nested_tensor=False)
+
+
+def _pos_embed_2d(h: int, w: int, dims: int, device: torch.device) -> Tensor:
+    """Fixed 2D sinusoidal position embedding ``(1, h*w, dims)`` (half for rows, half for columns)."""
+    ys, xs = torch.meshgrid(
+        torch.arange(h, device=device), torch.arange(w, device=device), indexing='ij')
+    return torch.cat([sinusoidal_embedding(ys.flatten(), dims // 2),
+                      sinusoidal_embedding(xs.flatten(), dims // 2)], dim=-1)[None]
+
+
+def _lookup_mask(refined: Tensor) -> Tensor:
+    """Sq + Sigmoid of Eq. 4/5: channel-wise max squeezed into a one-channel keypoint-field mask ``(B, 1, h, w)``."""
+    return refined.max(dim=1, keepdim=True).values.sigmoid()
+
+
+class _LowResInteraction(nn.Module):
+    """Low-resolution LMSFI branch (Eq. 4) with Transformers.
+
+    ``x̿ = SeRef(x̄¹)`` (heatmap tokens refined by a Transformer), ``A = σ(max_c x̿)``, then
+    ``Trans(A ⊙ F¹ ⊕ F¹)``. Shapes: ``feat (B, C, h, w)``, ``heatmap (B, Ch, h, w)`` -> ``(B, out, h, w)``.
+    """
+
+    def __init__(self, feat_channels: int, heatmap_channels: int, out_channels: int, num_heads: int,
+                 num_refine_layers: int, num_interact_layers: int, mlp_ratio: float) -> None:
+        super().__init__()
+        self.heatmap_embed = nn.Linear(heatmap_channels, feat_channels)
+        self.refine = _transformer(feat_channels, num_heads, num_refine_layers, mlp_ratio)
+        self.fuse_embed = nn.Linear(2 * feat_channels, feat_channels)
+        self.interact = _transformer(feat_channels, num_heads, num_interact_layers, mlp_ratio)
+        self.out_proj = nn.Linear(feat_channels, out_channels)
+
+    def forward(self, feat: Tensor, heatmap: Tensor) -> Tensor:
+        B, C, h, w = feat.shape
+        pos = _pos_embed_2d(h, w, C, feat.device).to(feat.dtype)
+        hm_tokens = self.refine(self.heatmap_embed(heatmap.flatten(2).transpose(1, 2)) + pos)  # (B, hw, C)
+        mask = hm_tokens.max(dim=-1, keepdim=True).values.sigmoid()  # (B, hw, 1)
+        tokens = feat.flatten(2).transpose(1, 2)
+        tokens = self.interact(self.fuse_embed(torch.cat([mask * tokens, tokens], dim=-1)) + pos)
+        return self.out_proj(tokens).transpose(1, 2).reshape(B, -1, h, w)
+
+
+class _HighResInteraction(nn.Module):
+    """High-resolution LMSFI branch (Eq. 5) with convolutions: ``Conv(σ(max_c Conv(x̄ʲ)) ⊙ Fʲ ⊕ Fʲ)``.
+
+    The refinement ends in a plain convolution (no ReLU) so the squeezed maximum can be negative and the
+    sigmoid mask can switch features off, not only halve them.
+    """
+
+    def __init__(self, feat_channels: int, heatmap_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.refine = nn.Sequential(
+            ConvModule(heatmap_channels, heatmap_channels, 3, padding=1, norm_cfg=dict(type='BN')),
+            nn.Conv2d(heatmap_channels, heatmap_channels, 3, padding=1))
+        self.interact = nn.Sequential(
+            ConvModule(2 * feat_channels, out_channels, 3, padding=1, norm_cfg=dict(type='BN')),
+            ConvModule(out_channels, out_channels, 3, padding=1, norm_cfg=dict(type='BN')))
+
+    def forward(self, feat: Tensor, heatmap: Tensor) -> Tensor:
+        mask = _lookup_mask(self.refine(heatmap))
+        return self.interact(torch.cat([mask * feat, feat], dim=1))
+
+
+@MODELS.register_module()
+class DiffPoseHead(BaseHead):
+    """DiffPose Pose-Decoder: denoises keypoint heatmaps conditioned on a (spatio-temporal) feature map.
+
+    Works as a drop-in replacement of :class:`mmpose.models.HeatmapHead` on any ``(B, C, h, w)`` feature whose
+    heatmaps are ``4h x 4w`` (e.g. 64x48 heatmaps for the 16x12 features of a ViT or of a ResNet whose last
+    stage is dilated, see ``configs/diffpose/td-diffpose_res50-d16_8xb64-210e_coco-256x192.py``), with or
+    without :class:`STRLNeck`.
+
+    Architecture (one denoising call ``f(x_t, F, t) -> x0``):
+
+    1. Step embedding (sinusoidal -> MLP) gives a FiLM scale/shift that rescales the embedded noisy heatmap
+       ``x̄ = conv(x_t) * (1 + scale) + shift``.
+    2. Size-matched pairs: the feature is deconvolved x1, x2, x4 (``F¹, F², F³`` at ``h, 2h, 4h``); ``x̄`` is
+       downsampled by strided convolutions (``x̄³ = x̄``, ``x̄²``, ``x̄¹``). The feature pyramid does not depend on
+       ``x_t`` or ``t``, so it is computed once per image and shared by all noise groups and steps.
+    3. Lookup-based interaction: Transformers at the low scale, convolutions at the two high scales.
+    4. The three outputs are upsampled to ``4h x 4w``, summed, and a 3x3 convolution gives ``K`` heatmaps.
+
+    Training (Algorithm 1): ``t ~ U{0..T-1}``, ``x_t = q_sample(GT, t)``, MSE between the predicted ``x0`` and
+    the GT heatmaps with keypoint weights. Inference (Algorithm 2): ``num_noise_groups`` noise groups are denoised
+    in one batched forward per DDIM step.
+
+    Args:
+        in_channels (int): Channels ``C`` of the input feature map.
+        out_channels (int): Number of keypoints ``K``.
+        feat_channels (Sequence[int]): Widths of ``F¹, F², F³`` (low to high resolution).
+            Defaults to ``(256, 128, 64)``.
+        heatmap_channels (int): Width of the embedded noisy heatmap. Defaults to 64.
+        time_embed_dims (int): Size of the sinusoidal step features (the MLP outputs 4x this). Defaults to 64.
+        num_heads (int): Attention heads of the low-resolution Transformers. Defaults to 8.
+        num_refine_layers (int): Layers of the heatmap self-refinement Transformer. Defaults to 1.
+        num_interact_layers (int): Layers of the low-resolution interaction Transformer. Defaults to 2.
+        mlp_ratio (float): Feed-forward ratio of those Transformers. Defaults to 2.
+        diffusion (dict): Schedule settings for :class:`GaussianDiffusion` (``num_timesteps``, ``cosine_s``,
+            ``signal_scale``; ``type`` defaults to ``'GaussianDiffusion'``).
+        loss (dict): Heatmap loss. Defaults to ``KeypointMSELoss(use_target_weight=True)``.
+        decoder (dict, optional): Keypoint codec used for decoding (``UDPHeatmap`` or ``MSRAHeatmap``).
+        init_cfg (dict, optional): Initialisation config.
+
+    Test-time settings are read from ``test_cfg`` (the model's ``test_cfg``): ``num_noise_groups`` (N, default
+    10), ``sampling_steps`` (default 4), ``eta`` (default 1.0), ``seed`` (default ``None``: drawn from torch's
+    global RNG), and MMPose's ``flip_test``, ``flip_mode``, ``shift_heatmap``, ``output_heatmaps``.
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 out_channels: int,
+                 feat_channels: Sequence[int] = (256, 128, 64),
+                 heatmap_channels: int = 64,
+                 time_embed_dims: int = 64,
+                 num_heads: int = 8,
+                 num_refine_layers: int = 1,
+                 num_interact_layers: int = 2,
+                 mlp_ratio: float = 2.,
+                 diffusion: OptConfigType = None,
+                 loss: ConfigType = dict(type='KeypointMSELoss', use_target_weight=True),
+                 decoder: OptConfigType = None,
+                 init_cfg: OptConfigType = None) -> None:
+        super().__init__(init_cfg)
+        if len(feat_channels) != 3:
+            raise ValueError(f'DiffPoseHead: feat_channels must list 3 widths (low to high scale), '
+                             f'got {feat_channels}')
+        if feat_channels[0] % num_heads:
+            raise ValueError(f'DiffPoseHead: feat_channels[0] ({feat_channels[0]}) must be divisible by '
+                             f'num_heads ({num_heads})')
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.loss_module = MODELS.build(loss)
+        self.decoder = KEYPOINT_CODECS.build(decoder) if decoder is not None else None
+        diffusion_cfg = dict(type='GaussianDiffusion')
+        diffusion_cfg.update(diffusion or {})
+        self.diffusion = MODELS.build(diffusion_cfg)
+        self.test_cfg: dict = {}  # replaced by the pose estimator's test_cfg
+
+        c1, c2, c3 = feat_channels
+        # Size-matched feature pyramid: x1 (1x1 projection), x2, x4 (stride-2 deconvolutions).
+        self.feat_proj = nn.ModuleList([
+            ConvModule(in_channels, c1, 1, norm_cfg=dict(type='BN')),
+            self._deconv(c1, c2),
+            self._deconv(c2, c3),
+        ])
+        # Noisy heatmap embedding, step-conditioned FiLM, and strided downsampling (x̄³ -> x̄² -> x̄¹).
+        self.time_embed = TimestepEmbedding(time_embed_dims)
+        self.film = nn.Sequential(nn.SiLU(), nn.Linear(self.time_embed.out_channels, 2 * heatmap_channels))
+        self.heatmap_embed = nn.Conv2d(out_channels, heatmap_channels, 3, padding=1)
+        self.heatmap_down = nn.ModuleList([
+            ConvModule(heatmap_channels, heatmap_channels, 3, stride=2, padding=1, norm_cfg=dict(type='BN'))
+            for _ in range(2)
+        ])
+        self.interactions = nn.ModuleList([
+            _LowResInteraction(c1, heatmap_channels, c3, num_heads, num_refine_layers, num_interact_layers,
+                               mlp_ratio),
+            _HighResInteraction(c2, heatmap_channels, c3),
+            _HighResInteraction(c3, heatmap_channels, c3),
+        ])
+        self.final_layer = nn.Conv2d(c3, out_channels, 3, padding=1)
+
+    @staticmethod
+    def _deconv(in_channels: int, out_channels: int) -> nn.Sequential:
+        """x2 deconvolution + BN + ReLU, as in :class:`HeatmapHead`."""
+        return nn.Sequential(
+            build_upsample_layer(
+                dict(type='deconv', in_channels=in_channels, out_channels=out_channels, kernel_size=4, stride=2,
+                     padding=1, output_padding=0, bias=False)),
+            nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))
+
+    def init_weights(self) -> None:
+        super().init_weights()
+        # Start the FiLM as identity (scale = shift = 0) so early training is not dominated by random
+        # step-dependent rescaling.
+        nn.init.zeros_(self.film[-1].weight)
+        nn.init.zeros_(self.film[-1].bias)
+
+    # ------------------------------------------------------------------ network
+    def feature_pyramid(self, feat: Tensor) -> List[Tensor]:
+        """Size-matched features ``[F¹ (B,c1,h,w), F² (B,c2,2h,2w), F³ (B,c3,4h,4w)]`` of ``feat (B,C,h,w)``."""
+        if feat.dim() != 4 or feat.shape[1] != self.in_channels:
+            raise ValueError(f'DiffPoseHead expects a feature map (B, {self.in_channels}, h, w), got shape '
+                             f'{tuple(feat.shape)}; check head.in_channels, or add STRLNeck for (B, T, C, h, w) '
+                             'video features')
+        pyramid = []
+        x = feat
+        for layer in self.feat_proj:
+            x = layer(x)
+            pyramid.append(x)
+        return pyramid
+
+    def denoise(self, pyramid: Sequence[Tensor], x_t: Tensor, t: Tensor) -> Tensor:
+        """Predict clean heatmaps ``x0 (B, K, 4h, 4w)`` from noisy ``x_t (B, K, 4h, 4w)`` in ``[0, 1]``, steps
+        ``t (B,)`` and the feature pyramid of :meth:`feature_pyramid` (batch ``B``)."""
+        scale, shift = self.film(self.time_embed(t)).chunk(2, dim=1)
+        hm = self.heatmap_embed(x_t) * (1 + scale[..., None, None]) + shift[..., None, None]
+        heatmaps = [hm]
+        for down in self.heatmap_down:
+            heatmaps.insert(0, down(heatmaps[0]))  # ends as [x̄¹, x̄², x̄³]
+
+        out_size = x_t.shape[-2:]
+        fused = 0
+        for interaction, feat, heatmap in zip(self.interactions, pyramid, heatmaps):
+            y = interaction(feat, heatmap)
+            if y.shape[-2:] != out_size:
+                y = F.interpolate(y, size=out_size, mode='bilinear', align_corners=False)
+            fused = fused + y
+        return self.final_layer(fused)
+
+    def _check_heatmap_size(self, feat: Tensor, heatmap_hw: Tuple[int, int], source: str) -> None:
+        h, w = feat.shape[-2:]
+        if tuple(heatmap_hw) != (4 * h, 4 * w):
+            raise ValueError(
+                f'DiffPoseHead: {source} heatmaps are {heatmap_hw[0]}x{heatmap_hw[1]} (HxW) but the feature map is '
+                f'{h}x{w}; the heatmaps must be 4x the feature size, i.e. set the codec heatmap_size=({4 * w}, '
+                f'{4 * h}) (W, H) or change the input size/backbone stride')
+
+    def sample(self, feat: Tensor, num_noise_groups: int, sampling_steps: int, eta: float,
+               generator: Optional[torch.Generator] = None) -> Tensor:
+        """Run DDIM for ``N`` noise groups of every sample in one batched forward per step.
+
+        Args:
+            feat (Tensor): ``(B, C, h, w)`` condition feature.
+
+        Returns:
+            Tensor: ``(B, N, K, 4h, 4w)`` predicted ``x0`` heatmaps of every group.
+        """
+        if self.decoder is not None and hasattr(self.decoder, 'heatmap_size'):
+            w, h = self.decoder.heatmap_size
+            self._check_heatmap_size(feat, (h, w), 'decoder (codec)')
+        B, N = feat.shape[0], num_noise_groups
+        # Groups of one sample are contiguous: index b * N + n.
+        pyramid = [p.repeat_interleave(N, dim=0) for p in self.feature_pyramid(feat)]
+        H, W = pyramid[-1].shape[-2:]
+
+        def denoise_fn(x_t: Tensor, t: Tensor) -> Tensor:
+            return self.denoise(pyramid, x_t, t)
+
+        x0 = self.diffusion.sample(
+            denoise_fn, (B * N, self.out_channels, H, W), sampling_steps, eta=eta, generator=generator,
+            device=feat.device)
+        return x0.reshape(B, N, self.out_channels, H, W)
+
+    def forward(self, feats: Tuple[Tensor]) -> Tensor:
+        """Sample heatmaps ``(B, K, 4h, 4w)`` (mean over noise groups) with the settings in ``self.test_cfg``."""
+        cfg = self._sampling_cfg(self.test_cfg)
+        generator = self._generator(feats[-1].device, self._resolve_seed(cfg['seed']))
+        return self.sample(feats[-1], cfg['num_noise_groups'], cfg['sampling_steps'], cfg['eta'],
+                           generator).mean(dim=1)
+
+    # ------------------------------------------------------------------ test-time settings
+    @staticmethod
+    def _sampling_cfg(test_cfg: ConfigType) -> dict:
+        cfg = {key: test_cfg.get(key, default) for key, default in DEFAULT_SAMPLING.items()}
+        for key in ('num_noise_groups', 'sampling_steps'):
+            if not isinstance(cfg[key], (int, np.integer)) or isinstance(cfg[key], bool) or cfg[key] < 1:
+                raise ValueError(f'DiffPoseHead: test_cfg.{key} must be a positive integer, got {cfg[key]!r}')
+        if not 0 <= float(cfg['eta']) <= 1:
+            raise ValueError(f'DiffPoseHead: test_cfg.eta must be in [0, 1], got {cfg["eta"]!r}')
+        return cfg
+
+    @staticmethod
+    def _resolve_seed(seed: Optional[int]) -> int:
+        """``seed``, or a draw from torch's global RNG when it is None (so ``torch.manual_seed`` still controls
+        the run, and both flip passes can share one seed)."""
+        return int(torch.randint(0, 2**62, (1, ))) if seed is None else int(seed)
+
+    @staticmethod
+    def _generator(device: torch.device, seed: int) -> torch.Generator:
+        return torch.Generator(device=device).manual_seed(seed)
+
+    # ------------------------------------------------------------------ MMPose API
+    def predict(self,
+                feats: Features,
+                batch_data_samples: OptSampleList,
+                test_cfg: ConfigType = {}) -> Predictions:
+        """Sample, ensemble and decode keypoints.
+
+        The ``N`` predicted ``x0`` heatmaps are averaged *before* decoding: where groups disagree between two
+        locations, the averaged heatmap keeps the mode most groups agree on (and its peak value, the keypoint
+        score, drops with the disagreement), whereas averaging decoded coordinates would land between the
+        modes, where there is no joint. Sub-pixel decoders (DARK/UDP) also work best on the smoother mean.
+
+        Returns:
+            ``InstanceData`` per sample with ``keypoints (1, K, 2)``, ``keypoint_scores (1, K)`` and
+            ``keypoint_spread (1, K)``: the root-mean-square distance of the ``N`` groups' decoded locations from
+            their mean, in original-image pixels when the data samples carry ``input_size``/``input_scale``
+            (input-image pixels otherwise); zero when ``N = 1``. With ``output_heatmaps=True`` also a
+            ``PixelData(heatmaps=(K, 4h, 4w))`` per sample.
+        """
+        cfg = self._sampling_cfg(test_cfg)
+        flip_test = test_cfg.get('flip_test', False)
+        if flip_test:
+            assert isinstance(feats, list) and len(feats) == 2, 'flip test expects [feats, feats_flipped]'
+            feats, feats_flip = feats
+        feat = feats[-1]
+        # One seed per call; both flip passes use generators seeded alike, i.e. exactly the same noise.
+        seed = self._resolve_seed(cfg['seed'])
+
+        def sample_groups(f: Tensor) -> Tensor:
+            return self.sample(f, cfg['num_noise_groups'], cfg['sampling_steps'], cfg['eta'],
+                               self._generator(f.device, seed))
+
+        groups = sample_groups(feat)  # (B, N, K, H, W)
+        if flip_test:
+            B, N, K, H, W = groups.shape
+            groups_flip = flip_heatmaps(
+                sample_groups(feats_flip[-1]).flatten(0, 1),
+                flip_mode=test_cfg.get('flip_mode', 'heatmap'),
+                flip_indices=batch_data_samples[0].metainfo['flip_indices'],
+                shift_heatmap=test_cfg.get('shift_heatmap', False))
+            groups = (groups + groups_flip.reshape(B, N, K, H, W)) * 0.5
+
+        heatmaps = groups.mean(dim=1)
+        preds = self.decode(heatmaps)
+        for pred, spread in zip(preds, self._spread(groups, batch_data_samples)):
+            pred.keypoint_spread = spread
+
+        if test_cfg.get('output_heatmaps', False):
+            return preds, [PixelData(heatmaps=hm) for hm in heatmaps.detach()]
+        return preds
+
+    def _spread(self, groups: Tensor, batch_data_samples: OptSampleList) -> List[np.ndarray]:
+        """Per-keypoint spread ``(1, K)`` of the decoded locations of the ``N`` groups, per sample."""
+        B, N, K = groups.shape[:3]
+        if N == 1:
+            return [np.zeros((1, K), dtype=np.float32) for _ in range(B)]
+        locs = np.stack([p.keypoints[0] for p in self.decode(groups.flatten(0, 1))]).reshape(B, N, K, 2)
+        spreads = []
+        for b in range(B):
+            d = locs[b] - locs[b].mean(axis=0, keepdims=True)  # (N, K, 2)
+            meta = batch_data_samples[b].metainfo if batch_data_samples is not None else {}
+            if 'input_size' in meta and 'input_scale' in meta:
+                d = d * (np.asarray(meta['input_scale'], dtype=np.float32) /
+                         np.asarray(meta['input_size'], dtype=np.float32))
+            spreads.append(np.sqrt((d**2).sum(-1).mean(0))[None].astype(np.float32))
+        return spreads
+
+    def loss(self,
+             feats: Tuple[Tensor],
+             batch_data_samples: OptSampleList,
+             train_cfg: ConfigType = {}) -> dict:
+        """Algorithm 1: diffuse the GT heatmaps to a random step and regress them back (x0 prediction)."""
+        feat = feats[-1]
+        gt_heatmaps = torch.stack([d.gt_fields.heatmaps for d in batch_data_samples])
+        keypoint_weights = torch.cat([d.gt_instance_labels.keypoint_weights for d in batch_data_samples])
+        self._check_heatmap_size(feat, gt_heatmaps.shape[-2:], 'ground-truth (gt_fields.heatmaps)')
+
+        t = self.diffusion.sample_timesteps(gt_heatmaps.shape[0], gt_heatmaps.device)
+        x_t = self.diffusion.q_sample(gt_heatmaps, t)
+        pred = self.denoise(self.feature_pyramid(feat), x_t, t)
+
+        losses = dict(loss_kpt=self.loss_module(pred, gt_heatmaps, keypoint_weights))
+        if train_cfg.get('compute_acc', True):
+            _, avg_acc, _ = pose_pck_accuracy(
+                output=to_numpy(pred), target=to_numpy(gt_heatmaps), mask=to_numpy(keypoint_weights) > 0)
+            losses.update(acc_pose=torch.tensor(avg_acc, device=gt_heatmaps.device))
+        return losses

@@ -1,0 +1,3 @@
+from .strl_neck import STRLNeck
+
+__all__ = ['STRLNeck']

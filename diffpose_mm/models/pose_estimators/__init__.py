@@ -1,0 +1,3 @@
+from .video_topdown import VideoTopdownPoseEstimator
+
+__all__ = ['VideoTopdownPoseEstimator']

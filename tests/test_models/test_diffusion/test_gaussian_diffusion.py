@@ -1,0 +1,173 @@
+import math
+
+import pytest
+import torch
+
+from diffpose_mm.models.diffusion import GaussianDiffusion, TimestepEmbedding, sinusoidal_embedding
+
+
+def closed_form_abar(t: int, T: int = 1000, s: float = 0.008) -> float:
+    f = lambda x: math.cos((x / T + s) / (1 + s) * math.pi / 2)**2  # noqa: E731
+    return f(t + 1) / f(0)  # ᾱ after t+1 noising steps, t indexed from 0
+
+
+def test_cosine_schedule_values():
+    diff = GaussianDiffusion(num_timesteps=1000)
+    abar = diff.alphas_cumprod
+    assert abar.shape == (1000, )
+    assert torch.all(abar[1:] < abar[:-1]), 'ᾱ must decrease strictly'
+    assert abar[0] > 0.9999 and abar[-1] < 1e-6
+    # betas stay within DDPM's clip and ᾱ is their cumulative product
+    assert diff.betas.min() >= 0 and diff.betas.max() <= 0.999
+    assert torch.allclose(torch.cumprod(1 - diff.betas.double(), 0).float(), abar, rtol=1e-5)
+    for t in (0, 1, 249, 499, 749, 990):  # betas are only clipped in the very last steps
+        assert abar[t].item() == pytest.approx(closed_form_abar(t), rel=1e-5, abs=1e-7)
+    # the reference numbers quoted in the research notes: sqrt(ᾱ) ≈ 0.38 / 0.70 / 0.92 at 749 / 499 / 249
+    assert diff.sqrt_alphas_cumprod[[749, 499, 249]].tolist() == pytest.approx([0.38, 0.70, 0.92], abs=0.01)
+    for t in (10, 500, 900):
+        abar_t = closed_form_abar(t)
+        assert diff.sqrt_recip_alphas_cumprod[t].item() == pytest.approx(abar_t**-0.5, rel=1e-4)
+        assert diff.sqrt_recipm1_alphas_cumprod[t].item() == pytest.approx((1 / abar_t - 1)**0.5, rel=1e-4)
+
+
+def test_schedule_follows_T_and_s():
+    short = GaussianDiffusion(num_timesteps=10, cosine_s=0.1)
+    assert short.alphas_cumprod.shape == (10, )
+    assert short.alphas_cumprod[4].item() == pytest.approx(closed_form_abar(4, T=10, s=0.1), rel=1e-5)
+
+
+def test_add_noise_statistics():
+    diff = GaussianDiffusion()
+    g = torch.Generator().manual_seed(0)
+    n = 200_000
+    x_start = torch.full((n, 1), 1.5)
+    for t in (10, 500, 900):
+        noise = torch.randn(n, 1, generator=g)
+        x_t = diff.add_noise(x_start, torch.full((n, ), t), noise)
+        abar = diff.alphas_cumprod[t].item()
+        assert x_t.mean().item() == pytest.approx(math.sqrt(abar) * 1.5, abs=0.01)
+        assert x_t.var().item() == pytest.approx(1 - abar, abs=0.01)
+
+
+def test_q_sample_scaling_and_clamping():
+    diff = GaussianDiffusion(signal_scale=2.0)
+    g = torch.Generator().manual_seed(0)
+    x0 = torch.zeros(4000, 2, 8, 8)
+    x0[:, 0] = 1.0  # channel 0 is "peak", channel 1 background
+    # t = 0: almost no noise, the network input is the data itself
+    x_t = diff.q_sample(x0, torch.zeros(4000, dtype=torch.long), generator=g)
+    assert torch.allclose(x_t, x0, atol=0.05)
+    # always inside the data range because the signal is clamped to ±scale
+    t = torch.full((4000, ), 999)
+    x_t = diff.q_sample(x0, t, generator=g)
+    assert x_t.min() >= 0 and x_t.max() <= 1
+    # at t = T-1 the signal is gone: both channels look alike, centred on 0.5, and the clamped fraction matches
+    # P(|N(0, 1)| > scale)
+    assert x_t[:, 0].mean().item() == pytest.approx(0.5, abs=0.01)
+    assert x_t[:, 1].mean().item() == pytest.approx(0.5, abs=0.01)
+    clamped = ((x_t == 0) | (x_t == 1)).float().mean().item()
+    assert clamped == pytest.approx(math.erfc(2.0 / math.sqrt(2)), abs=0.005)
+    # explicit noise reproduces the composition to_data(add_noise(to_signal(x0)))
+    noise = torch.randn(x0.shape, generator=g)
+    t = torch.randint(0, 1000, (4000, ), generator=g)
+    expected = diff.to_data(diff.add_noise(diff.to_signal(x0), t, noise))
+    assert torch.equal(diff.q_sample(x0, t, noise), expected)
+    assert torch.allclose(diff.to_data(diff.to_signal(x0)), x0)
+
+
+def test_sample_timesteps_uniform():
+    diff = GaussianDiffusion()
+    t = diff.sample_timesteps(100_000, torch.device('cpu'), torch.Generator().manual_seed(0))
+    assert t.dtype == torch.long and t.min() >= 0 and t.max() <= 999
+    counts = torch.bincount(t // 100, minlength=10).float()
+    assert torch.allclose(counts / 100_000, torch.full((10, ), 0.1), atol=0.01)
+
+
+def test_ddim_time_pairs():
+    diff = GaussianDiffusion()
+    assert diff.ddim_time_pairs(1) == [(999, -1)]
+    assert diff.ddim_time_pairs(4) == [(999, 749), (749, 499), (499, 249), (249, -1)]
+    assert diff.ddim_time_pairs(2) == [(999, 499), (499, -1)]
+    with pytest.raises(ValueError, match='sampling_steps'):
+        diff.ddim_time_pairs(0)
+
+
+def test_predict_noise_from_start_inverts_add_noise():
+    diff = GaussianDiffusion()
+    g = torch.Generator().manual_seed(1)
+    x_start = torch.randn(6, 3, 4, generator=g)
+    noise = torch.randn(6, 3, 4, generator=g)
+    t = torch.tensor([0, 10, 300, 600, 900, 998])
+    x_t = diff.add_noise(x_start, t, noise)
+    assert torch.allclose(diff.predict_noise_from_start(x_t, t, x_start), noise, atol=2e-3)
+
+
+@pytest.mark.parametrize('eta', [0.0, 1.0])
+def test_ddim_step_with_perfect_x0_stays_on_the_forward_marginal(eta):
+    """With the true x0 and the true noise, a deterministic DDIM step lands exactly on add_noise(x0, t_next, ε),
+    and the final step (t_next = -1) returns x0."""
+    diff = GaussianDiffusion()
+    g = torch.Generator().manual_seed(2)
+    x_start = diff.to_signal(torch.rand(5, 2, 3, generator=g))
+    noise = torch.randn(5, 2, 3, generator=g)
+    x_t = diff.add_noise(x_start, torch.full((5, ), 749), noise)
+    if eta == 0:
+        x_next = diff.ddim_step(x_t, x_start, 749, 499, eta=0.0)
+        assert torch.allclose(x_next, diff.add_noise(x_start, torch.full((5, ), 499), noise), atol=1e-4)
+    else:  # stochastic: the mean is right, the noise comes from the generator and is reproducible
+        a = diff.ddim_step(x_t, x_start, 749, 499, eta=1.0, generator=torch.Generator().manual_seed(3))
+        b = diff.ddim_step(x_t, x_start, 749, 499, eta=1.0, generator=torch.Generator().manual_seed(3))
+        assert torch.equal(a, b)
+        assert not torch.allclose(a, diff.ddim_step(x_t, x_start, 749, 499, eta=0.0))
+    assert torch.equal(diff.ddim_step(x_t, x_start, 249, -1, eta=eta), x_start)
+
+
+@pytest.mark.parametrize('steps', [1, 4])
+def test_sample_with_perfect_denoiser_recovers_x0(steps):
+    diff = GaussianDiffusion()
+    target = torch.rand(3, 2, 4, 4, generator=torch.Generator().manual_seed(4))
+    calls = []
+
+    def oracle(x_t, t):
+        assert x_t.min() >= 0 and x_t.max() <= 1  # the network only ever sees data-range inputs
+        calls.append(t.tolist())
+        return target
+
+    out = diff.sample(oracle, target.shape, steps, eta=1.0, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(out, target)
+    assert [c[0] for c in calls] == [p[0] for p in diff.ddim_time_pairs(steps)]
+    assert all(len(set(c)) == 1 and len(c) == 3 for c in calls)
+
+
+def test_sample_seeded_determinism_and_noise_dependence():
+    diff = GaussianDiffusion()
+
+    def denoiser(x_t, t):  # a denoiser whose output depends on its input and on t
+        return (x_t * 0.5 + 0.25) * (1 - t[:, None, None, None] / 2000)
+
+    run = lambda seed, eta: diff.sample(  # noqa: E731
+        denoiser, (2, 3, 5, 5), 4, eta=eta, generator=torch.Generator().manual_seed(seed))
+    for eta in (0.0, 1.0):
+        assert torch.equal(run(7, eta), run(7, eta))
+        assert not torch.allclose(run(7, eta), run(8, eta))
+    assert not torch.allclose(run(7, 0.0), run(7, 1.0))
+
+
+def test_invalid_arguments():
+    with pytest.raises(ValueError, match='num_timesteps'):
+        GaussianDiffusion(num_timesteps=0)
+    with pytest.raises(ValueError, match='signal_scale'):
+        GaussianDiffusion(signal_scale=0)
+
+
+def test_timestep_embedding():
+    emb = sinusoidal_embedding(torch.tensor([0, 1, 999]), 8)
+    assert emb.shape == (3, 8)
+    assert torch.allclose(emb[0], torch.tensor([0.] * 4 + [1.] * 4))
+    assert emb[1, 0].item() == pytest.approx(math.sin(1.0)) and emb[1, 4].item() == pytest.approx(math.cos(1.0))
+    assert torch.allclose(emb.pow(2).reshape(3, 2, 4).sum(1), torch.ones(3, 4))  # sin² + cos² = 1
+    module = TimestepEmbedding(8)
+    out = module(torch.tensor([3, 500]))
+    assert out.shape == (2, 32) and not torch.allclose(out[0], out[1])
+    with pytest.raises(ValueError, match='even'):
+        sinusoidal_embedding(torch.tensor([1]), 7)

@@ -1,0 +1,230 @@
+import numpy as np
+import pytest
+import torch
+from mmengine.registry import DefaultScope
+from mmengine.structures import InstanceData, PixelData
+from torch.nn import functional as F
+
+import diffpose_mm  # noqa: F401  (registers the modules)
+from mmpose.registry import MODELS
+from mmpose.structures import PoseDataSample
+
+
+@pytest.fixture(autouse=True)
+def mmpose_scope():
+    """Build from MMPose's registries whatever default scope earlier tests left behind."""
+    with DefaultScope.overwrite_default_scope('mmpose'):
+        yield
+
+
+K, C, h, w = 3, 8, 4, 3  # keypoints, feature channels, feature size -> heatmaps 16x12, input 48x64 (W, H)
+CODEC = dict(type='MSRAHeatmap', input_size=(48, 64), heatmap_size=(12, 16), sigma=1)
+
+
+def build_head(**kwargs):
+    cfg = dict(type='DiffPoseHead', in_channels=C, out_channels=K, feat_channels=(16, 8, 8), heatmap_channels=8,
+               time_embed_dims=8, num_heads=2, decoder=CODEC)
+    cfg.update(kwargs)
+    torch.manual_seed(0)
+    head = MODELS.build(cfg)
+    head.init_weights()
+    return head.eval()
+
+
+def gaussian_heatmaps(centers, size=(16, 12), sigma=1.0):
+    """(N, K, H, W) heatmaps with unit peaks at ``centers`` (N, K, 2) given as (x, y) heatmap pixels."""
+    ys, xs = torch.meshgrid(torch.arange(size[0]), torch.arange(size[1]), indexing='ij')
+    c = torch.as_tensor(centers, dtype=torch.float32)
+    return torch.exp(-((xs - c[..., 0, None, None])**2 + (ys - c[..., 1, None, None])**2) / (2 * sigma**2))
+
+
+def data_samples(B, heatmaps=None, input_scale=(96., 128.)):
+    samples = []
+    for b in range(B):
+        ds = PoseDataSample(metainfo=dict(input_size=(48, 64), input_center=np.array([50., 60.]),
+                                          input_scale=np.array(input_scale, dtype=np.float32),
+                                          flip_indices=[0, 2, 1]))
+        ds.gt_instances = InstanceData(bboxes=np.zeros((1, 4)), bbox_scores=np.ones(1))
+        if heatmaps is not None:
+            ds.gt_fields = PixelData(heatmaps=heatmaps[b])
+            ds.gt_instance_labels = InstanceData(keypoint_weights=torch.tensor([[1., 1., 0.]]))
+        samples.append(ds)
+    return samples
+
+
+def test_loss_is_weighted_mse_of_x0_prediction():
+    head = build_head().train()
+    feat = torch.randn(2, C, h, w)
+    gt = gaussian_heatmaps([[[2, 3], [5, 8], [9, 14]], [[1, 1], [6, 6], [10, 2]]])
+    samples = data_samples(2, gt)
+    torch.manual_seed(3)
+    losses = head.loss((feat, ), samples)
+    assert set(losses) == {'loss_kpt', 'acc_pose'} and 0 <= losses['acc_pose'] <= 1
+    # Algorithm 1 by hand with the same random draws (t first, then the noise)
+    torch.manual_seed(3)
+    t = head.diffusion.sample_timesteps(2, feat.device)
+    x_t = head.diffusion.q_sample(gt, t)
+    pred = head.denoise(head.feature_pyramid(feat), x_t, t)
+    weights = torch.tensor([1., 1., 0.])[None, :, None, None]
+    expected = (F.mse_loss(pred, gt, reduction='none') * weights).mean()
+    assert losses['loss_kpt'].item() == pytest.approx(expected.item(), rel=1e-5)
+    losses['loss_kpt'].backward()
+    assert all(p.grad is not None for p in head.parameters() if p.requires_grad)
+    assert 'acc_pose' not in head.loss((feat, ), samples, train_cfg=dict(compute_acc=False))
+
+
+def test_heatmap_size_must_be_four_times_the_feature():
+    head = build_head().train()
+    gt = torch.rand(1, K, 32, 24)
+    with pytest.raises(ValueError, match=r'ground-truth.*32x24.*4x the feature size.*heatmap_size=\(12, 16\)'):
+        head.loss((torch.randn(1, C, h, w), ), data_samples(1, gt))
+    bad_codec = build_head(decoder=dict(CODEC, heatmap_size=(24, 32)))
+    with pytest.raises(ValueError, match='decoder'):
+        bad_codec.predict((torch.randn(1, C, h, w), ), data_samples(1), test_cfg=dict(num_noise_groups=1))
+    with pytest.raises(ValueError, match='in_channels'):
+        head.feature_pyramid(torch.randn(1, C + 1, h, w))
+    with pytest.raises(ValueError, match='STRLNeck'):
+        head.feature_pyramid(torch.randn(1, 2, C, h, w))
+
+
+@pytest.mark.parametrize('num_noise_groups', [1, 10])
+@pytest.mark.parametrize('sampling_steps', [1, 4])
+def test_sampling_is_batched_seeded_and_spread_is_reported(num_noise_groups, sampling_steps):
+    head = build_head()
+    feat = torch.randn(2, C, h, w)
+    calls = []
+    denoise = head.denoise
+    head.denoise = lambda pyr, x_t, t: calls.append((x_t.shape[0], t[0].item())) or denoise(pyr, x_t, t)
+    cfg = dict(num_noise_groups=num_noise_groups, sampling_steps=sampling_steps, seed=5, output_heatmaps=True)
+    preds, fields = head.predict((feat, ), data_samples(2), test_cfg=cfg)
+    # the N groups of all samples go through the network together, once per DDIM step
+    assert calls == [(2 * num_noise_groups, t) for t, _ in head.diffusion.ddim_time_pairs(sampling_steps)]
+    assert len(preds) == 2 and preds[0].keypoints.shape == (1, K, 2) and preds[0].keypoint_scores.shape == (1, K)
+    assert fields[0].heatmaps.shape == (K, 16, 12)
+    again, fields_again = head.predict((feat, ), data_samples(2), test_cfg=cfg)
+    for a, b in zip(preds, again):
+        np.testing.assert_array_equal(a.keypoints, b.keypoints)
+    assert torch.equal(fields[0].heatmaps, fields_again[0].heatmaps)
+    _, other_seed = head.predict((feat, ), data_samples(2), test_cfg=dict(cfg, seed=6))
+    assert not torch.allclose(fields[0].heatmaps, other_seed[0].heatmaps)
+    spread = np.stack([p.keypoint_spread for p in preds])
+    assert spread.shape == (2, 1, K) and np.all(spread >= 0)
+    if num_noise_groups == 1:
+        assert np.all(spread == 0)
+
+
+def test_seed_none_follows_torch_global_rng():
+    head = build_head()
+    feat = torch.randn(1, C, h, w)
+    cfg = dict(num_noise_groups=2, sampling_steps=1, output_heatmaps=True)
+    torch.manual_seed(1)
+    a = head.predict((feat, ), data_samples(1), test_cfg=cfg)[1][0].heatmaps
+    b = head.predict((feat, ), data_samples(1), test_cfg=cfg)[1][0].heatmaps
+    torch.manual_seed(1)
+    c = head.predict((feat, ), data_samples(1), test_cfg=cfg)[1][0].heatmaps
+    assert torch.equal(a, c) and not torch.allclose(a, b)
+
+
+def test_groups_are_averaged_before_decoding_and_spread_is_in_image_pixels():
+    """Two of three groups put keypoint 0 at (3, 4), one at (9, 12): the mean heatmap decodes to the majority
+    location (coordinate averaging would give (5, 6.67), where no group has a joint)."""
+    head = build_head()
+    centers = torch.tensor([[[3., 4.], [6., 6.], [2., 2.]],
+                            [[3., 4.], [6., 6.], [2., 2.]],
+                            [[9., 12.], [6., 6.], [2., 4.]]])  # (N=3, K, 2) heatmap pixels
+    groups = gaussian_heatmaps(centers)[None]  # (B=1, N, K, H, W)
+    head.sample = lambda feat, *args, **kwargs: groups
+    preds = head.predict((torch.randn(1, C, h, w), ), data_samples(1, input_scale=(96., 128.)),
+                         test_cfg=dict(num_noise_groups=3))
+    kpts = preds[0].keypoints[0]
+    np.testing.assert_allclose(kpts[0], [3 * 4, 4 * 4], atol=1.0)  # input pixels: 4 per heatmap pixel
+    np.testing.assert_allclose(kpts[1], [6 * 4, 6 * 4], atol=0.5)
+    # spread = RMS distance of the decoded group locations from their mean, in original-image pixels
+    # (input 48x64 covers a 96x128 box: 2 image pixels per input pixel, i.e. 8 per heatmap pixel)
+    d0 = (centers[:, 0] - centers[:, 0].mean(0)) * 8
+    d2 = (centers[:, 2] - centers[:, 2].mean(0)) * 8
+    expected = [d0.pow(2).sum(-1).mean().sqrt().item(), 0.0, d2.pow(2).sum(-1).mean().sqrt().item()]
+    np.testing.assert_allclose(preds[0].keypoint_spread[0], expected, rtol=0.05, atol=0.3)
+
+
+def test_flip_test_uses_the_same_noise_for_both_passes():
+    head = build_head()
+    feat = torch.randn(2, C, h, w)
+    seeds = []
+    sample = head.diffusion.sample
+    head.diffusion.sample = lambda *a, **kw: seeds.append(kw['generator'].initial_seed()) or sample(*a, **kw)
+    base = dict(num_noise_groups=4, sampling_steps=2, output_heatmaps=True)
+    plain = head.predict((feat, ), data_samples(2), test_cfg=dict(base, seed=9))[1]
+    # flipped features identical to the originals: with the same noise the flip pass reproduces the plain
+    # heatmaps, so the flip-test result is their average with the mirrored (and keypoint-swapped) copy
+    head.predict([(feat, ), (feat, )], data_samples(2), test_cfg=dict(base, flip_test=True, shift_heatmap=False))
+    assert len(seeds) == 3 and seeds[1] == seeds[2]
+    seeds.clear()
+    flipped = head.predict([(feat, ), (feat, )], data_samples(2),
+                           test_cfg=dict(base, seed=9, flip_test=True, shift_heatmap=False))[1]
+    for p, f in zip(plain, flipped):
+        expected = (p.heatmaps + p.heatmaps.flip(-1)[[0, 2, 1]]) / 2
+        assert torch.allclose(f.heatmaps, expected, atol=1e-6)
+
+
+def test_forward_uses_head_test_cfg():
+    head = build_head()
+    head.test_cfg = dict(num_noise_groups=3, sampling_steps=2, seed=4)
+    feat = torch.randn(2, C, h, w)
+    out = head((feat, ))
+    ref = head.predict((feat, ), data_samples(2), test_cfg=dict(head.test_cfg, output_heatmaps=True))[1]
+    assert out.shape == (2, K, 16, 12)
+    assert torch.allclose(out, torch.stack([r.heatmaps for r in ref]))
+
+
+@pytest.mark.parametrize('key,value', [('num_noise_groups', 0), ('sampling_steps', 1.5), ('eta', 2.0)])
+def test_invalid_sampling_settings_name_the_option(key, value):
+    head = build_head()
+    with pytest.raises(ValueError, match=f'test_cfg.{key}'):
+        head.predict((torch.randn(1, C, h, w), ), data_samples(1), test_cfg={key: value})
+
+
+def test_invalid_constructor_arguments():
+    with pytest.raises(ValueError, match='feat_channels'):
+        build_head(feat_channels=(16, 8))
+    with pytest.raises(ValueError, match='num_heads'):
+        build_head(feat_channels=(15, 8, 8), num_heads=2)
+
+
+def test_diffusion_settings_come_from_the_config():
+    head = build_head(diffusion=dict(num_timesteps=100, signal_scale=1.0))
+    assert head.diffusion.num_timesteps == 100 and head.diffusion.signal_scale == 1.0
+    assert head.diffusion.ddim_time_pairs(1) == [(99, -1)]
+
+
+def test_head_in_plain_topdown_estimator_with_cfg_override():
+    """DiffPoseHead replaces HeatmapHead in a stock single-frame TopdownPoseEstimator; changing the model's
+    test_cfg (what ``--cfg-options model.test_cfg.sampling_steps=1`` does) changes the sampling, no retraining."""
+    torch.manual_seed(0)
+    model = MODELS.build(dict(
+        type='TopdownPoseEstimator',
+        backbone=dict(type='ResNet', depth=18, stem_channels=8, base_channels=8, num_stages=2, strides=(1, 2),
+                      dilations=(1, 1), out_indices=(1, )),
+        head=dict(type='DiffPoseHead', in_channels=16, out_channels=K, feat_channels=(16, 8, 8),
+                  heatmap_channels=8, time_embed_dims=8, num_heads=2,
+                  decoder=dict(CODEC, input_size=(96, 128), heatmap_size=(48, 64))),
+        test_cfg=dict(flip_test=True, num_noise_groups=2, sampling_steps=4, seed=0)))
+    model.init_weights()
+    inputs = torch.randn(2, 3, 128, 96)
+    gt = torch.rand(2, K, 64, 48)
+    losses = model.loss(inputs, data_samples(2, gt))
+    assert torch.isfinite(losses['loss_kpt'])
+    model.eval()
+    steps = []
+    denoise = model.head.denoise
+    model.head.denoise = lambda pyr, x_t, t: steps.append(t[0].item()) or denoise(pyr, x_t, t)
+    with torch.no_grad():
+        out = model.predict(inputs, data_samples(2))
+    assert steps == [999, 749, 499, 249] * 2  # plain and flipped pass
+    assert out[0].pred_instances.keypoints.shape == (1, K, 2)
+    assert out[0].pred_instances.keypoint_spread.shape == (1, K)
+    steps.clear()
+    model.test_cfg['sampling_steps'] = 1
+    with torch.no_grad():
+        model.predict(inputs, data_samples(2))
+    assert steps == [999, 999]

@@ -1,0 +1,101 @@
+"""The shipped DiffPose configs build, and their pieces fit together (feature size, heatmap size, clip length)."""
+import importlib.util
+import logging
+from pathlib import Path
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.logging import MMLogger
+from mmengine.registry import DefaultScope, init_default_scope
+
+import diffpose_mm  # noqa: F401  (registers the modules)
+from mmpose.registry import MODELS
+
+
+@pytest.fixture(autouse=True)
+def mmpose_scope():
+    """Build from MMPose's registries whatever default scope earlier tests left behind."""
+    with DefaultScope.overwrite_default_scope('mmpose'):
+        yield
+
+
+REPO = Path(__file__).resolve().parents[3]
+CONFIGS = sorted((REPO / 'configs' / 'diffpose').glob('*.py'))
+
+
+@pytest.fixture(autouse=True)
+def quiet_init_logs():
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    yield
+    logger.setLevel(level)
+
+
+def test_config_names_are_unique_and_complete():
+    names = [c.name for c in CONFIGS]
+    assert len(set(names)) == len(names)
+    for dataset in ('posetrack17', 'posetrack18', 'posetrack21', 'coco'):
+        assert any(dataset in n for n in names), dataset
+    assert 'diffpose_tiny_synthetic.py' in names
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=lambda p: p.stem)
+def test_config_builds_consistently(path):
+    cfg = Config.fromfile(str(path))
+    assert cfg.custom_imports == dict(imports=['diffpose_mm'], allow_failed_imports=False)
+    assert cfg.default_scope == 'mmpose' and cfg.load_from is None
+    assert cfg.model.head.type == 'DiffPoseHead'
+    assert 'init_cfg' not in cfg.model.backbone  # nothing is downloaded at runtime
+    test_cfg = cfg.model.test_cfg
+    assert test_cfg.num_noise_groups >= 1 and test_cfg.sampling_steps >= 1
+    w, h = cfg.codec.input_size
+    hw, hh = cfg.codec.heatmap_size
+    assert cfg.model.head.decoder == cfg.codec
+    init_default_scope('mmpose')
+    if 'tiny' not in path.stem:  # paper settings (PoseTrack) / the COCO mixing example
+        assert (w, h) == (192, 256) and (hw, hh) == (48, 64)
+        assert test_cfg.num_noise_groups == 10 and test_cfg.sampling_steps == 4
+        assert cfg.model.head.diffusion.num_timesteps == 1000
+    if 'posetrack' in path.stem:
+        assert cfg.model.neck.num_frames == 2 * cfg.num_adjacent + 1 == 5
+        assert cfg.model.backbone.type == 'mmpretrain.VisionTransformer' and cfg.model.backbone.arch == 'base'
+        assert cfg.max_epochs == 60 and cfg.optim_wrapper.optimizer.type == 'AdamW'
+        assert cfg.optim_wrapper.optimizer.lr == 5e-4 and cfg.param_scheduler[1].milestones == [20, 40]
+        assert cfg.val_evaluator.type == 'PoseTrackMetric' and 'auto_scale_lr' in cfg
+    if 'coco' in path.stem:
+        assert cfg.model.type == 'TopdownPoseEstimator' and cfg.train_dataloader.dataset.type == 'CocoDataset'
+        return  # a ResNet-50 build adds nothing the tiny config does not check
+    if 'vit-b' in path.stem and 'posetrack18' not in path.stem:
+        return  # same model as the PoseTrack18 config (inherited)
+    with torch.device('meta' if 'vit' in path.stem else 'cpu'):  # meta: skip initialising ~120M parameters
+        model = MODELS.build(cfg.model)
+    neck, head = model.neck, model.head
+    assert head.in_channels == neck.embed_dims and tuple(neck.feat_size) == (hh // 4, hw // 4)
+    assert neck.num_frames == 2 * cfg.num_adjacent + 1
+    if hasattr(model.backbone, 'patch_resolution'):  # ViT: check statically, a forward is slow on CPU
+        assert tuple(model.backbone.patch_resolution) == neck.feat_size
+        assert model.backbone.embed_dims == neck.in_channels
+    else:
+        model.eval()
+        with torch.no_grad():
+            feats = model.extract_feat(torch.randn(1, neck.num_frames, 3, h, w))
+        assert feats[0].shape == (1, neck.embed_dims, hh // 4, hw // 4)
+
+
+def test_benchmark_tool_prints_a_table(capsys):
+    spec = importlib.util.spec_from_file_location('benchmark_inference',
+                                                  REPO / 'tools' / 'analysis' / 'benchmark_inference.py')
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    rows = tool.run(tool.parse_args(['--batch-size', '2', '--repeats', '1', '--warmup', '0', '--grid', '1x1',
+                                     '2x2', '--flip-test', 'off']))
+    out = capsys.readouterr().out
+    assert [(r['N'], r['steps']) for r in rows] == [('-', '-'), (1, 1), (2, 2)]
+    assert all(r['sec'] > 0 and r['mem'] > 0 for r in rows)
+    lines = out.strip().splitlines()
+    assert 'ms/person' in lines[2] and 'x baseline' in lines[2] and len(lines) == 6
+    assert lines[3].split()[-1] == '1.00'
+    with pytest.raises(SystemExit):
+        tool.parse_args(['--grid', '10by4'])
