@@ -1,9 +1,12 @@
-"""tools/analysis/run_ablations.py: variant configs, and a 1-epoch smoke run of every ablation."""
+"""tools/analysis/run_ablations.py: variant configs, the mean-pose baseline, and a 1-epoch smoke run of every
+ablation."""
 import importlib.util
 import json
 import math
+import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
@@ -100,8 +103,8 @@ def test_smoke_run(tool, data_root, tmp_path, capsys):
     for line in lines[2:]:
         cells = [c.strip() for c in line.strip('|').split('|')]
         rows[cells[0]] = cells[2:]
-    assert list(rows) == ['DiffPose, δ=2', 'STRL, δ=0', 'HeatmapHead, δ=2', 'N=1', 'N=2, DiffPose', 'Steps=1',
-                          'Steps=2, DiffPose']
+    assert list(rows) == ['DiffPose, δ=2', 'STRL, δ=0', 'HeatmapHead, δ=2', 'Mean pose in box', 'N=1',
+                          'N=2, DiffPose', 'Steps=1', 'Steps=2, DiffPose']
     gt = json.loads((data_root / 'annotations' / 'posetrack18_val.json').read_text())
     has_degraded = any(im['is_labeled'] and im['degradation'] != 'none' for im in gt['images'])
     for name, cells in rows.items():
@@ -122,3 +125,65 @@ def test_smoke_run(tool, data_root, tmp_path, capsys):
     run_cfg = Config.fromfile(next((out / 'delta2' / 'delta2_test_N1_steps2').glob('*.py')))
     assert run_cfg.model.test_cfg.num_noise_groups == 1 and run_cfg.model.test_cfg.sampling_steps == 2
     assert (out / 'delta0' / 'last_checkpoint').is_file() and (out / 'heatmap_head' / 'last_checkpoint').is_file()
+
+
+def test_mean_box_pose_is_the_mean_of_box_normalised_visible_keypoints(tool):
+    infos = [dict(bbox=np.array([[10., 20., 30., 60.]]), keypoints=np.array([[[20., 20.], [0., 0.]]]),
+                  keypoints_visible=np.array([[1., 0.]])),
+             dict(bbox=np.array([[0., 0., 100., 100.]]), keypoints=np.array([[[0., 100.], [0., 0.]]]),
+                  keypoints_visible=np.array([[1., 0.]]))]
+    # joint 0: (0.5, 0) and (0, 1) in box coordinates; joint 1 is never visible -> box centre
+    np.testing.assert_allclose(tool.mean_box_pose(infos), [[0.25, 0.5], [0.5, 0.5]])
+    with pytest.raises(ValueError, match='no annotations'):
+        tool.mean_box_pose([])
+
+
+def _same_pose_data(src, dst, val_pose, train_pose):
+    """Copy of ``src`` where every person has ``train_pose``/``val_pose`` (K, 2) in box coordinates of its
+    (image-clipped) GT box, and the detections are the val GT boxes with distinct scores."""
+    shutil.copytree(src, dst)
+    ann_dir = dst / 'annotations'
+    dets = []
+    for path in [ann_dir / 'posetrack18_train.json', ann_dir / 'posetrack18_val.json',
+                 *sorted((ann_dir / 'val').glob('*.json'))]:
+        data = json.loads(path.read_text())
+        pose = train_pose if path.name == 'posetrack18_train.json' else val_pose
+        images = {im['id']: im for im in data['images']}
+        for ann in data['annotations']:
+            im = images[ann['image_id']]
+            x, y, w, h = ann['bbox']
+            x1, y1 = max(x, 0), max(y, 0)
+            x2, y2 = min(x + w, im['width'] - 1), min(y + h, im['height'] - 1)
+            ann['bbox'] = [x1, y1, x2 - x1, y2 - y1]
+            kpts = np.array(ann['keypoints'], dtype=np.float64).reshape(-1, 3)
+            kpts[:, :2] = np.where(kpts[:, 2:] > 0, [x1, y1] + pose * [x2 - x1, y2 - y1], 0.)
+            ann['keypoints'] = kpts.flatten().tolist()
+            if path.name == 'posetrack18_val.json' and im.get('is_labeled', True):
+                dets.append(dict(image_id=im['id'], category_id=1, bbox=ann['bbox'],
+                                 score=round(0.5 + 0.01 * len(dets), 2)))
+        path.write_text(json.dumps(data))
+    (ann_dir / 'posetrack18_val_human_detections.json').write_text(json.dumps(dets))
+    return dets
+
+
+def test_mean_pose_in_box_scores_100_when_everyone_has_the_same_pose(tool, data_root, tmp_path):
+    rng = np.random.default_rng(0)
+    pose = rng.uniform(0.1, 0.9, size=(17, 2))
+    same = tmp_path / 'same'
+    dets = _same_pose_data(data_root, same, val_pose=pose, train_pose=pose)
+    cfg = tool.base_config(tool.parse_args(['--data-root', str(same)]))
+    metrics = tool.mean_pose_in_box(cfg, str(tmp_path / 'out_same'))
+    for joint in tool.POSETRACK_COLUMNS:
+        assert metrics[f'posetrack/{joint}'] == pytest.approx(100.), joint
+    assert metrics['coco/AP'] == pytest.approx(1.)
+    # keypoint scores are the box scores: one score per person, the detection scores
+    results = json.loads((tmp_path / 'out_same' / 'results.keypoints.json').read_text())
+    scores = [np.array(r['keypoints'][2::3]) for r in results]
+    assert all(np.allclose(s, s[0]) for s in scores)
+    assert sorted(round(float(s[0]), 2) for s in scores) == sorted(d['score'] for d in dets)
+
+    # test people in another pose (left-right mirrored in the box): far from 100
+    other = tmp_path / 'other'
+    _same_pose_data(data_root, other, val_pose=np.stack([1 - pose[:, 0], pose[:, 1]], 1), train_pose=pose)
+    cfg = tool.base_config(tool.parse_args(['--data-root', str(other)]))
+    assert tool.mean_pose_in_box(cfg, str(tmp_path / 'out_other'))['posetrack/Total'] < 60.

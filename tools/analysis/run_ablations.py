@@ -10,6 +10,9 @@ later tuning of that file carries over. Rows of the printed table:
 - ``HeatmapHead, δ=2``: same backbone and neck, ``model.head`` swapped for MMPose's ``HeatmapHead`` (two
   stride-2 deconvolutions = the 4x upsampling of DiffPoseHead, same codec, no diffusion); not in the paper,
   it isolates what the diffusion decoder adds over a plain heatmap regressor.
+- ``Mean pose in box``: no training, the floor the learned rows must clear. The mean training pose, with
+  keypoints normalised by the GT box of each training annotation, is placed into every test box (the
+  config's test detections) with keypoint scores = box score, and scored by the config's test metric.
 - ``N=1 / 5 / 10`` (Table 6) and ``Steps=1 / 2 / 4`` (Table 7): the trained δ=2 model tested again with
   other sampling settings, without retraining (the other setting stays at the config's value).
 
@@ -35,14 +38,16 @@ import sys
 import time
 from typing import Any, Dict, List, Optional, Sequence
 
+import numpy as np
 from mmengine.config import Config, DictAction
 from mmengine.fileio import load
 from mmengine.logging import print_log
+from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_CONFIG = osp.join(REPO, 'configs', 'diffpose', 'diffpose_tiny_synthetic.py')
-EXPERIMENTS = ('delta0', 'heatmap_head', 'noise_groups', 'sampling_steps')
+EXPERIMENTS = ('delta0', 'heatmap_head', 'mean_pose', 'noise_groups', 'sampling_steps')
 POSETRACK_COLUMNS = ('Head', 'Shoulder', 'Elbow', 'Wrist', 'Hip', 'Knee', 'Ankle', 'Total')
 COLUMNS = POSETRACK_COLUMNS + ('Total (degraded)', 'COCO AP')
 SAMPLING_KEYS = ('num_noise_groups', 'sampling_steps', 'eta', 'seed')  # DiffusionSamplingHook's keys
@@ -235,6 +240,78 @@ def test(cfg: Config, checkpoint: str, work_dir: str, name: str) -> Dict[str, fl
     return metrics
 
 
+def _dataset_infos(cfg: Config, loader: str) -> tuple:
+    """``(data infos, metainfo)`` of ``cfg[loader].dataset`` without running its pipeline (no images read)."""
+    from mmpose.registry import DATASETS
+    dataset_cfg = copy.deepcopy(cfg[loader].dataset)
+    dataset_cfg.pipeline = []
+    dataset = DATASETS.build(dataset_cfg)
+    return [dataset.get_data_info(i) for i in range(len(dataset))], dataset.metainfo
+
+
+def mean_box_pose(train_infos: Sequence[dict]) -> np.ndarray:
+    """Mean pose ``(K, 2)`` in box coordinates (``(0, 0)`` top-left, ``(1, 1)`` bottom-right of the box).
+
+    Every visible keypoint of a training annotation is normalised by that annotation's GT box (``bbox``
+    (1, 4) xyxy); joints never visible get the box centre.
+    """
+    import numpy as np
+    total = counts = 0
+    for info in train_infos:
+        x1, y1, x2, y2 = np.asarray(info['bbox'], dtype=np.float64).reshape(4)
+        size = np.maximum([x2 - x1, y2 - y1], 1e-6)
+        kpts = (np.asarray(info['keypoints'], dtype=np.float64).reshape(-1, 2) - [x1, y1]) / size
+        visible = np.asarray(info['keypoints_visible'], dtype=np.float64).reshape(-1, 1) > 0
+        total = total + np.where(visible, kpts, 0.)
+        counts = counts + visible
+    if not train_infos:
+        raise ValueError('mean pose in box: the training dataset has no annotations')
+    return np.where(counts > 0, total / np.maximum(counts, 1), 0.5)
+
+
+def mean_pose_in_box(cfg: Config, work_dir: str) -> Dict[str, float]:
+    """Metrics of the trivial predictor: the mean training pose placed into every test box.
+
+    The training annotations come from ``cfg.train_dataloader.dataset``, the boxes (GT or ``bbox_file``
+    detections, as the models are tested) from ``cfg.test_dataloader.dataset``; keypoint scores are the box
+    score. Scored by ``cfg.test_evaluator`` with ``outfile_prefix=<work_dir>/results``, exactly as a trained
+    model's predictions (same OKS-NMS, PoseTrack AP and COCO AP), plus ``posetrack/Total (degraded)``.
+    """
+    from mmengine.evaluator import Evaluator
+
+    import diffpose_mm  # noqa: F401  (registers the datasets and PoseTrackMetric)
+    print_log(f'[run_ablations] mean pose in box in {work_dir}', logger='current')
+    init_default_scope(cfg.get('default_scope', 'mmpose'))
+    os.makedirs(work_dir, exist_ok=True)
+    cfg = _run_config(cfg, work_dir, 'mean_pose')
+    pose = mean_box_pose(_dataset_infos(cfg, 'train_dataloader')[0])
+    test_infos, metainfo = _dataset_infos(cfg, 'test_dataloader')
+    data_samples = []
+    for info in test_infos:
+        x1, y1, x2, y2 = np.asarray(info['bbox'], dtype=np.float32).reshape(4)
+        score = np.asarray(info['bbox_score'], dtype=np.float32).reshape(1)
+        keypoints = (np.array([x1, y1]) + pose * np.array([x2 - x1, y2 - y1])).astype(np.float32)[None]
+        sample = dict(id=info['id'], img_id=info['img_id'], img_path=info['img_path'],
+                      category_id=int(info.get('category_id', 1)),
+                      pred_instances=dict(keypoints=keypoints, keypoint_scores=np.repeat(score, len(pose))[None]),
+                      gt_instances=dict(bbox_scores=score))
+        if 'raw_ann_info' in info:  # GT boxes: lets a metric without ann_file build its COCO GT
+            sample['raw_ann_info'] = info['raw_ann_info']
+        data_samples.append(sample)
+    evaluator = Evaluator(cfg.test_evaluator)
+    evaluator.dataset_meta = metainfo
+    evaluator.process(data_samples)
+    metrics = {k: float(v) for k, v in evaluator.evaluate(len(data_samples)).items()}
+    degraded = float('nan')
+    for metric in evaluator.metrics:
+        if hasattr(metric, 'gt_dir') and getattr(metric, 'outfile_prefix', None):
+            degraded = degraded_total(metric.gt_dir, f'{metric.outfile_prefix}.posetrack')
+    metrics['posetrack/Total (degraded)'] = degraded
+    print_log('[run_ablations] mean pose in box: ' + ', '.join(f'{k}={v:.4f}' for k, v in metrics.items()),
+              logger='current')
+    return metrics
+
+
 def degraded_total(gt_dir: str, pred_dir: str) -> float:
     """PoseTrack Total AP over the GT frames whose ``degradation`` is not ``'none'`` (NaN if there are none)."""
     from diffpose_mm.evaluation.functional import (list_posetrack_files, load_posetrack_dir,
@@ -307,6 +384,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         ckpt_hm = train(cfg_hm, out('heatmap_head'), 'heatmap_head')
         rows.append(_row('HeatmapHead, δ=2', '- (no diffusion)',
                          test(cfg_hm, ckpt_hm, out('heatmap_head', 'test'), 'heatmap_head_test')))
+    if 'mean_pose' in args.only:
+        rows.append(_row('Mean pose in box', '- (no training)', mean_pose_in_box(cfg, out('mean_pose'))))
     sweeps = [('noise_groups', 'Tab. 6', [(n, steps) for n in args.noise_groups]),
               ('sampling_steps', 'Tab. 7', [(N, s) for s in args.sampling_steps])]
     for experiment, paper, settings in sweeps:
