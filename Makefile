@@ -12,20 +12,23 @@ STAMP  := $(VENV)/.diffpose_mm-installed
 # build it once from source (~15 min on 2 cores) into this cache outside the repository.
 MMCV_CACHE ?= $(HOME)/.cache/diffpose_mm/wheels
 MMCV_SHARED := $(wildcard ../shared/wheels/mmcv-2.1.0-cp311-*.whl)
+# --isolated drops pip's config, including the system CA bundle it names; pass that bundle when present.
+CERT := $(if $(wildcard /etc/ssl/certs/ca-certificates.crt),--cert /etc/ssl/certs/ca-certificates.crt)
 
 .PHONY: demo test install clean-venv
 
 install: $(STAMP)
 
+# torch and torchvision both come from the package index (CUDA build, runs on CPU): a machine-local
+# torch 2.13.0+cpu wheel cannot load the index's torchvision ops, so --isolated ignores local pip config.
+# mmpose's chumpy dependency does not build on Python 3.11 and is never imported; openmim's full
+# dependency set downgrades setuptools/requests: both go in with --no-deps, their real needs are pinned
+# in requirements/lock.txt.
 $(STAMP): requirements/lock.txt setup.py Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	# torch and torchvision both come from the package index (CUDA build, runs on CPU): the machine-local
-	# torch 2.13.0+cpu wheel cannot load the index's torchvision ops. --isolated ignores that local wheel.
-	$(PIP) install --isolated --cert /etc/ssl/certs/ca-certificates.crt -q "setuptools>=77,<82" wheel "numpy==1.26.4" torch==2.13.0 torchvision==0.28.0
+	$(PIP) install --isolated $(CERT) -q "setuptools>=77,<82" wheel "numpy==1.26.4" torch==2.13.0 torchvision==0.28.0
 	$(PIP) install -q -r requirements/lock.txt
 	bash tools/misc/install_mmcv.sh $(PY) "$(MMCV_SHARED)" $(MMCV_CACHE)
-	# mmpose's chumpy dependency does not build on Python 3.11 and is never imported; openmim's full
-	# dependency set downgrades setuptools/requests. Their real needs are pinned in requirements/lock.txt.
 	$(PIP) install -q --no-deps mmpose==1.3.2 openmim==0.3.9
 	$(PIP) install -q --no-deps --no-build-isolation -e .
 	$(PY) -c "import mmcv.ops, mmpose.models, mmdet, mmpretrain, diffpose_mm; print('environment OK')"
