@@ -43,7 +43,7 @@ if __name__ == '__main__':
     setup(
         name='diffpose_mm',
         version='0.1.0',
-        description='DiffPose (video 2D and 3D lifting) for MMPose 1.x',
+        description='DiffPose for video pose estimation (diffusion over keypoint heatmaps) for MMPose 1.x',
         long_description=open('README.md', encoding='utf-8').read()
         if osp.exists('README.md') else '',
         long_description_content_type='text/markdown',

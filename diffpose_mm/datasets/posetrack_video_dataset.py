@@ -84,8 +84,17 @@ def load_posetrack_json(path: str) -> dict:
         if 'bbox' not in ann and max(kpts) > 0:
             raise ValueError(f'{path}: annotations[{i}] (id={ann["id"]}) has keypoints but no '
                              'field "bbox"')
+        if 'bbox' in ann and not _is_xywh(ann['bbox']):
+            raise ValueError(f'{path}: annotations[{i}] (id={ann["id"]}) field "bbox" must be 4 numbers '
+                             f'[x, y, w, h], got {ann["bbox"]!r}')
     data.setdefault('categories', [POSETRACK_CATEGORY])
     return data
+
+
+def _is_xywh(bbox, extra_ok: bool = False) -> bool:
+    """``[x, y, w, h]`` numbers (detection files may append more values, e.g. a score)."""
+    return (isinstance(bbox, (list, tuple)) and (len(bbox) == 4 or extra_ok and len(bbox) > 4)
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in bbox[:4]))
 
 
 def load_posetrack_annotations(ann_file: str) -> dict:
@@ -315,6 +324,9 @@ class PoseTrackVideoDataset(BaseCocoStyleDataset):
             for key in ('bbox', 'score'):
                 if key not in det:
                     raise ValueError(f'{self.bbox_file}: detection [{i}] has no field "{key}"')
+            if not _is_xywh(det['bbox'], extra_ok=True):
+                raise ValueError(f'{self.bbox_file}: detection [{i}] field "bbox" must start with 4 numbers '
+                                 f'[x, y, w, h], got {det["bbox"]!r}')
             if det.get('category_id', 1) != 1:
                 continue
             if 'image_id' in det:

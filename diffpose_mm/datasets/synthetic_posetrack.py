@@ -450,7 +450,7 @@ def make_synthetic_posetrack(out_dir: str,
 
     Returns:
         dict: Counts of written ``images``, ``labelled_images`` and ``annotations`` per split, e.g.
-        ``{'train_images': 192, 'train_labelled_images': 128, 'train_annotations': 190, ...}``.
+        ``{'train_images': 192, 'train_labelled_images': 128, 'train_annotations': 176, ...}``.
     """
     if num_train_videos < 1 or num_val_videos < 1:
         raise ValueError('num_train_videos and num_val_videos must be >= 1, got '

@@ -348,3 +348,14 @@ def test_detections_on_unlabelled_or_unknown_frames_are_ignored(synthetic_root, 
     assert len(ds) == 1 and ds.get_data_info(0)['img_id'] == labelled['id']
     assert any('ignored 1 detection(s) on images not in' in m and '1 on unlabelled frames' in m
                for m, _ in logged)
+
+
+def test_malformed_bbox_names_file_and_field(tmp_path):
+    """A bbox that is not [x, y, w, h] fails at load time, naming the file, the annotation and the field."""
+    from diffpose_mm.datasets.posetrack_video_dataset import load_posetrack_json
+    ann = dict(images=[dict(id=1, file_name='images/val/v/000000.jpg', nframes=1)],
+               annotations=[dict(id=7, image_id=1, bbox=[1, 2, 3], keypoints=[1, 1, 1] * 17)])
+    path = tmp_path / 'bad_bbox.json'
+    path.write_text(json.dumps(ann))
+    with pytest.raises(ValueError, match=r'bad_bbox\.json: annotations\[0\] \(id=7\) field "bbox"'):
+        load_posetrack_json(str(path))

@@ -45,12 +45,13 @@ from mmengine.logging import print_log
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
+from diffpose_mm.engine.hooks.diffusion_sampling_hook import SAMPLING_KEYS
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_CONFIG = osp.join(REPO, 'configs', 'diffpose', 'diffpose_tiny_synthetic.py')
 EXPERIMENTS = ('delta0', 'heatmap_head', 'mean_pose', 'noise_groups', 'sampling_steps')
 POSETRACK_COLUMNS = ('Head', 'Shoulder', 'Elbow', 'Wrist', 'Hip', 'Knee', 'Ankle', 'Total')
 COLUMNS = POSETRACK_COLUMNS + ('Total (degraded)', 'COCO AP')
-SAMPLING_KEYS = ('num_noise_groups', 'sampling_steps', 'eta', 'seed')  # DiffusionSamplingHook's keys
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

@@ -9,7 +9,9 @@ from mmengine.model import is_model_wrapper
 
 from mmpose.registry import HOOKS
 
-SAMPLING_KEYS = ('num_noise_groups', 'sampling_steps', 'eta', 'seed')
+from ...models.heads.diffpose_head import DEFAULT_SAMPLING
+
+SAMPLING_KEYS = tuple(DEFAULT_SAMPLING)  # the test_cfg keys DiffPoseHead samples with
 SweepEntry = Union[Sequence[int], Dict[str, Union[int, float]]]
 
 

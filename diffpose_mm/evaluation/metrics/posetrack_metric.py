@@ -86,8 +86,11 @@ class PoseTrackMetric(CocoMetric):
                                  '(xxx/posetrack18_val.json -> gt_dir xxx/val/)')
             split = osp.splitext(osp.basename(ann_file))[0].split('_')[-1]
             gt_dir = osp.join(osp.dirname(ann_file), split)
-        # fail now rather than after a whole test epoch
-        list_posetrack_files(gt_dir)
+            if not osp.isdir(gt_dir):  # fail now rather than after a whole test epoch
+                raise FileNotFoundError(
+                    f'PoseTrackMetric: the per-video GT folder {gt_dir}, derived from ann_file={ann_file} '
+                    f'(xxx/<name>_{split}.json -> xxx/{split}/), does not exist; set gt_dir=')
+        list_posetrack_files(gt_dir)  # fail now rather than after a whole test epoch
         super().__init__(
             ann_file=ann_file,
             use_area=use_area,

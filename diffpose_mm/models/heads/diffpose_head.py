@@ -159,6 +159,10 @@ class DiffPoseHead(BaseHead):
         if feat_channels[0] % num_heads:
             raise ValueError(f'DiffPoseHead: feat_channels[0] ({feat_channels[0]}) must be divisible by '
                              f'num_heads ({num_heads})')
+        if feat_channels[0] % 4:  # half of the 2D sinusoidal position embedding per axis, itself sin + cos
+            raise ValueError(f'DiffPoseHead: feat_channels[0] ({feat_channels[0]}) must be divisible by 4')
+        if time_embed_dims % 2:
+            raise ValueError(f'DiffPoseHead: time_embed_dims ({time_embed_dims}) must be even')
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.loss_module = MODELS.build(loss)

@@ -74,8 +74,9 @@ class STRLNeck(BaseModule):
 
     def init_weights(self) -> None:
         super().init_weights()
-        if self.init_cfg is not None:  # a pretrained checkpoint owns the weights
-            return
+        init_cfgs = self.init_cfg if isinstance(self.init_cfg, list) else [self.init_cfg]
+        if any(cfg is not None and cfg.get('type') == 'Pretrained' for cfg in init_cfgs):
+            return  # a checkpoint owns the weights
         trunc_normal_(self.pos_embed, std=.02)
         nn.init.constant_(self.temporal_mlp.weight, 1. / self.num_frames)
         nn.init.zeros_(self.temporal_mlp.bias)

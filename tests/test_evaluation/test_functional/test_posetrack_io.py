@@ -199,3 +199,38 @@ def test_errors_name_the_file(gt_videos, tmp_path):
     (tmp_path / 'empty').mkdir()
     with pytest.raises(FileNotFoundError, match=r'no per-video \*\.json files in .*empty'):
         load_posetrack_dir(str(tmp_path / 'empty'), str(GT_DIR))
+
+
+# Annotated GT joints per evaluated joint in the real fixture, counted by hand from annotations/val/*.json
+# (keypoints with v > 0), in poseval's 15-joint order; the right knee of 003418 lies inside an ignore region,
+# so right_knee is 11 - 1 = 10.
+FIXTURE_NUM_GT = dict(right_ankle=10, right_knee=10, right_hip=13, left_hip=13, left_knee=10, left_ankle=10,
+                      right_wrist=11, right_elbow=14, right_shoulder=14, left_shoulder=14, left_elbow=10,
+                      left_wrist=11, head_bottom=14, nose=13, head_top=14)
+
+
+@pytest.mark.parametrize('ghost_score, expected', [
+    # An unmatched extra person ranked above every true joint: for joint j the ranking is one false positive
+    # followed by n_j hits, so precision at recall k/n_j is k/(k+1); the monotone envelope is n_j/(n_j+1)
+    # everywhere, hence AP_j = 100 * n_j / (n_j + 1).
+    (2.0, {name: 100 * n / (n + 1) for name, n in FIXTURE_NUM_GT.items()}),
+    # Ranked below every true joint it only adds precision points after recall 1: AP_j = 100.
+    (0.5, {name: 100. for name in FIXTURE_NUM_GT}),
+])
+def test_real_fixture_with_an_unmatched_extra_person(gt_videos, tmp_path, ghost_score, expected):
+    preds = json.loads(json.dumps(gt_videos))
+    for data in preds.values():
+        for ann in data['annotations']:
+            ann['scores'] = [1.0] * 17
+    video = preds['009473_mpii_test.json']
+    ghost = np.zeros((17, 3))
+    # below both people of 009473 (their joints end at y = 832, half a head size is < 60 px) and outside the
+    # frame's two ignore regions (x < 640, y < 763 and x > 1032, 211 < y < 657)
+    ghost[:, :2] = [760, 1000]
+    ghost[:, 0] += np.arange(17)
+    ghost[:, 2] = 1
+    video['annotations'].append(dict(image_id=video['images'][0]['id'], track_id=99, keypoints=ghost.ravel().tolist(),
+                                     scores=[ghost_score] * 17))
+    gt_frames, pred_frames = load_posetrack_dir(str(GT_DIR), str(dump(tmp_path / 'pred', preds)))
+    ap = posetrack_joint_ap(gt_frames, pred_frames)
+    np.testing.assert_allclose(ap, [expected[name] for name in POSETRACK_JOINTS])

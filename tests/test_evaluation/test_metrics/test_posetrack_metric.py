@@ -181,3 +181,11 @@ def test_bad_options(tmp_path):
         PoseTrackMetric()
     # gt_dir defaults like MMPose: xxx/test_posetrack18_val.json -> xxx/val
     assert Path(PoseTrackMetric(ann_file=str(ANN_FILE)).gt_dir) == GT_DIR
+
+
+def test_derived_gt_dir_missing_names_ann_file_and_option(tmp_path):
+    ann_file = tmp_path / 'annotations' / 'posetrack21_val.json'
+    ann_file.parent.mkdir()
+    ann_file.write_text('{"images": [], "annotations": [], "categories": []}')
+    with pytest.raises(FileNotFoundError, match=r'derived from ann_file=.*posetrack21_val\.json.*set gt_dir='):
+        PoseTrackMetric(ann_file=str(ann_file))
