@@ -1,7 +1,7 @@
 # Two commands do everything on a fresh machine:
 #   make demo   - set up .venv, generate the bundled synthetic PoseTrack18 data, train + test DiffPose
 #   make test   - set up .venv and run the test suite
-# The virtualenv is reused while requirements/ and setup.py are unchanged.
+# The virtualenv is reused while requirements/lock.txt, setup.py and this Makefile are unchanged.
 
 PYTHON ?= python3
 VENV   := .venv
