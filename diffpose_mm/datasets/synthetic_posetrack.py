@@ -32,6 +32,8 @@ from typing import Dict, List, Tuple
 import cv2
 import numpy as np
 
+from ..evaluation.functional.posetrack_io import POSETRACK18_KEYPOINTS, POSETRACK18_SKELETON
+
 # PoseTrack18 keypoint order (COCO order, head_bottom/head_top in the eye slots, ears never labelled).
 NOSE, HEAD_BOTTOM, HEAD_TOP, L_EAR, R_EAR = 0, 1, 2, 3, 4
 L_SHO, R_SHO, L_ELB, R_ELB, L_WRI, R_WRI = 5, 6, 7, 8, 9, 10
@@ -40,16 +42,8 @@ NUM_KEYPOINTS = 17
 UNLABELLED_KEYPOINTS = (L_EAR, R_EAR)
 
 POSETRACK18_CATEGORY = dict(
-    supercategory='person',
-    id=1,
-    name='person',
-    keypoints=[
-        'nose', 'head_bottom', 'head_top', 'left_ear', 'right_ear', 'left_shoulder',
-        'right_shoulder', 'left_elbow', 'right_elbow', 'left_wrist', 'right_wrist', 'left_hip',
-        'right_hip', 'left_knee', 'right_knee', 'left_ankle', 'right_ankle'
-    ],
-    skeleton=[[16, 14], [14, 12], [17, 15], [15, 13], [12, 13], [6, 12], [7, 13], [6, 7], [6, 8],
-              [7, 9], [8, 10], [9, 11], [2, 3], [1, 2], [1, 3], [2, 4], [3, 5], [4, 6], [5, 7]])
+    supercategory='person', id=1, name='person', keypoints=list(POSETRACK18_KEYPOINTS),
+    skeleton=POSETRACK18_SKELETON)
 
 # Joint groups an occluder may cover (indices into the 17 keypoints).
 OCCLUDER_GROUPS = ((L_ELB, L_WRI), (R_ELB, R_WRI), (L_KNEE, L_ANK), (R_KNEE, R_ANK),

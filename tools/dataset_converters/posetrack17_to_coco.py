@@ -27,6 +27,8 @@ import os.path as osp
 import re
 from typing import Dict, List, Optional, Sequence
 
+from diffpose_mm.evaluation.functional.posetrack_io import POSETRACK18_KEYPOINTS, POSETRACK18_SKELETON
+
 # PoseTrack18 slot -> PoseTrack17 (MPII) joint id; the ears (slots 3, 4) have no PoseTrack17 joint.
 # PoseTrack17 ids: 0 r_ankle, 1 r_knee, 2 r_hip, 3 l_hip, 4 l_knee, 5 l_ankle, 6 r_wrist, 7 r_elbow,
 # 8 r_shoulder, 9 l_shoulder, 10 l_elbow, 11 l_wrist, 12 head_bottom, 13 nose, 14 head_top.
@@ -34,12 +36,8 @@ PT18_FROM_PT17 = (13, 12, 14, None, None, 9, 8, 10, 7, 11, 6, 3, 2, 4, 1, 5, 0)
 PT17_TO_PT18 = {pt17: slot for slot, pt17 in enumerate(PT18_FROM_PT17) if pt17 is not None}
 
 CATEGORY = dict(
-    supercategory='person', id=1, name='person',
-    keypoints=['nose', 'head_bottom', 'head_top', 'left_ear', 'right_ear', 'left_shoulder',
-               'right_shoulder', 'left_elbow', 'right_elbow', 'left_wrist', 'right_wrist',
-               'left_hip', 'right_hip', 'left_knee', 'right_knee', 'left_ankle', 'right_ankle'],
-    skeleton=[[16, 14], [14, 12], [17, 15], [15, 13], [12, 13], [6, 12], [7, 13], [6, 7], [6, 8],
-              [7, 9], [8, 10], [9, 11], [2, 3], [1, 2], [1, 3], [2, 4], [3, 5], [4, 6], [5, 7]])
+    supercategory='person', id=1, name='person', keypoints=list(POSETRACK18_KEYPOINTS),
+    skeleton=POSETRACK18_SKELETON)
 
 
 def _scalar(value, src: str, field: str):
