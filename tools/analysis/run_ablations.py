@@ -228,12 +228,7 @@ def test(cfg: Config, checkpoint: str, work_dir: str, name: str) -> Dict[str, fl
     cfg = _run_config(cfg, work_dir, name)
     cfg.load_from = checkpoint
     runner = Runner.from_cfg(cfg)
-    metrics = {k: float(v) for k, v in runner.test().items()}
-    degraded = float('nan')
-    for metric in runner.test_loop.evaluator.metrics:
-        if hasattr(metric, 'gt_dir') and getattr(metric, 'outfile_prefix', None):
-            degraded = degraded_total(metric.gt_dir, f'{metric.outfile_prefix}.posetrack')
-    metrics['posetrack/Total (degraded)'] = degraded
+    metrics = with_degraded_total(runner.test(), runner.test_loop.evaluator)
     print_log(f'[run_ablations] {name}: ' + ', '.join(f'{k}={v:.4f}' for k, v in metrics.items()),
               logger='current')
     del runner
@@ -256,7 +251,6 @@ def mean_box_pose(train_infos: Sequence[dict]) -> np.ndarray:
     Every visible keypoint of a training annotation is normalised by that annotation's GT box (``bbox``
     (1, 4) xyxy); joints never visible get the box centre.
     """
-    import numpy as np
     total = counts = 0
     for info in train_infos:
         x1, y1, x2, y2 = np.asarray(info['bbox'], dtype=np.float64).reshape(4)
@@ -302,14 +296,20 @@ def mean_pose_in_box(cfg: Config, work_dir: str) -> Dict[str, float]:
     evaluator = Evaluator(cfg.test_evaluator)
     evaluator.dataset_meta = metainfo
     evaluator.process(data_samples)
-    metrics = {k: float(v) for k, v in evaluator.evaluate(len(data_samples)).items()}
-    degraded = float('nan')
-    for metric in evaluator.metrics:
-        if hasattr(metric, 'gt_dir') and getattr(metric, 'outfile_prefix', None):
-            degraded = degraded_total(metric.gt_dir, f'{metric.outfile_prefix}.posetrack')
-    metrics['posetrack/Total (degraded)'] = degraded
+    metrics = with_degraded_total(evaluator.evaluate(len(data_samples)), evaluator)
     print_log('[run_ablations] mean pose in box: ' + ', '.join(f'{k}={v:.4f}' for k, v in metrics.items()),
               logger='current')
+    return metrics
+
+
+def with_degraded_total(metrics: Dict[str, float], evaluator) -> Dict[str, float]:
+    """``metrics`` as floats plus ``posetrack/Total (degraded)`` from the prediction files that the evaluator's
+    PoseTrack metric wrote (NaN without one)."""
+    metrics = {k: float(v) for k, v in metrics.items()}
+    metrics['posetrack/Total (degraded)'] = float('nan')
+    for metric in evaluator.metrics:
+        if hasattr(metric, 'gt_dir') and getattr(metric, 'outfile_prefix', None):
+            metrics['posetrack/Total (degraded)'] = degraded_total(metric.gt_dir, f'{metric.outfile_prefix}.posetrack')
     return metrics
 
 
