@@ -10,9 +10,9 @@
 custom_imports = dict(imports=['diffpose_mm'], allow_failed_imports=False)
 default_scope = 'mmpose'
 
-# runtime
-max_epochs = 40
-train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=10)
+# runtime: 18 epochs of 25 iterations (450 iterations, batch 16), validation at the end
+max_epochs = 18
+train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=max_epochs)
 val_cfg = dict()
 test_cfg = dict()
 randomness = dict(seed=0)
@@ -20,7 +20,7 @@ randomness = dict(seed=0)
 optim_wrapper = dict(optimizer=dict(type='AdamW', lr=2e-3, weight_decay=1e-4), clip_grad=dict(max_norm=1.))
 param_scheduler = [
     dict(type='LinearLR', begin=0, end=50, start_factor=0.01, by_epoch=False),
-    dict(type='MultiStepLR', begin=0, end=max_epochs, milestones=[30, 36], gamma=0.1, by_epoch=True),
+    dict(type='MultiStepLR', begin=0, end=max_epochs, milestones=[14, 16], gamma=0.1, by_epoch=True),
 ]
 auto_scale_lr = dict(base_batch_size=16)
 
@@ -28,7 +28,7 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=10),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=10, save_best='posetrack/Total', rule='greater',
+    checkpoint=dict(type='CheckpointHook', interval=max_epochs, save_best='posetrack/Total', rule='greater',
                     max_keep_ckpts=1),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='PoseVisualizationHook', enable=False))  # `--show-dir` turns it on

@@ -194,3 +194,22 @@ def test_detection_file(files):
     assert len(true_pos) == sum(len(v) for v in gt.values())
     assert all(o < 0.999 for o in best)
     assert false_pos and max(d['score'] for d in false_pos) < min(d['score'] for d in true_pos)
+
+
+def test_default_val_split_is_large_enough_to_rank_settings(tmp_path):
+    """The default benchmark: at least 400 evaluated people, a third of them on blurred or occluded key frames."""
+    summary = make_synthetic_posetrack(str(tmp_path))  # the defaults, as `make demo` writes them
+    val = json.loads((tmp_path / 'annotations' / 'posetrack18_val.json').read_text())
+    degraded = {im['id'] for im in val['images'] if im['degradation'] != 'none'}
+    people = [a for a in val['annotations'] if a['num_keypoints'] > 0]
+    assert summary['val_annotations'] == len(val['annotations']) >= 400
+    assert sum(a['image_id'] in degraded for a in people) >= len(people) / 3
+
+
+@pytest.mark.parametrize('seed', [0, 2, 3, 4])
+def test_small_images_get_detections_inside_the_image(tmp_path, seed):
+    make_synthetic_posetrack(str(tmp_path), seed=seed, num_train_videos=1, num_val_videos=2, train_frames=3,
+                             val_frames=9, img_size=(96, 72))
+    for det in json.loads((tmp_path / 'annotations' / 'posetrack18_val_human_detections.json').read_text()):
+        x, y, w, h = det['bbox']
+        assert w > 0 and h > 0 and x + w <= 96 + 10 and y + h <= 72 + 10  # jittered GT boxes may poke out a bit

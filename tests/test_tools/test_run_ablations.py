@@ -49,9 +49,10 @@ def test_variant_configs(tool, data_root):
     from mmengine.registry import init_default_scope
     from mmpose.registry import DATASETS, MODELS
     init_default_scope('mmpose')
-    args = tool.parse_args(['--data-root', str(data_root), '--epochs', '4', '--seed', '3'])
+    args = tool.parse_args(['--data-root', str(data_root), '--epochs', '4', '--seeds', '3', '5'])
     cfg = tool.base_config(args)
     assert cfg.randomness.seed == 3 and cfg.train_cfg.max_epochs == 4
+    assert tool.base_config(args, 5).randomness.seed == 5
     for sched in cfg.param_scheduler:  # epoch-based schedule squeezed into 4 epochs
         if sched.get('by_epoch', True):
             assert sched['end'] <= 4 and all(1 <= m <= 4 for m in sched.get('milestones', []))
@@ -87,24 +88,93 @@ def test_variant_configs(tool, data_root):
     # the sampling variants only change the test-time settings
     s = tool.sampling_config(cfg, dict(num_noise_groups=1, sampling_steps=3))
     assert s.model.test_cfg.num_noise_groups == 1 and tool.default_sampling(s)['sampling_steps'] == 3
-    with pytest.raises(SystemExit):
-        tool.parse_args(['--epochs', '0'])
+    for bad in (['--epochs', '0'], ['--seeds', '1', '1'], ['--etas', '2']):
+        with pytest.raises(SystemExit):
+            tool.parse_args(bad)
+
+
+def test_head_variant_configs(tool, data_root):
+    """Table 4/5 and the paper's Algorithm 1 change exactly the head keys they name; `fixes` undoes one fix of
+    the config at a time."""
+    import diffpose_mm  # noqa: F401
+    from mmengine.registry import init_default_scope
+    from mmpose.registry import MODELS
+    init_default_scope('mmpose')
+    cfg = tool.base_config(tool.parse_args(['--data-root', str(data_root)]))
+    # a config with two fixes: scale 0.2 and self-conditioning
+    cfg.model.head.diffusion.signal_scale = 0.2
+    cfg.model.head.self_condition = True
+    runs = {name: (label, run_cfg) for name, label, _, run_cfg in tool.training_rows(cfg, tool.EXPERIMENTS)}
+    assert list(runs)[:4] == ['delta2', 'delta0', 'heatmap_head', 'paper']
+    # the default (HeatmapHead-style) initialisation counts as a fix too: its row uses PyTorch's (init_cfg=[])
+    assert {'undo_signal_scale', 'undo_self_condition', 'undo_init_cfg'} <= set(runs)
+    assert not {'undo_input_mode', 'undo_num_train_draws'} & set(runs)  # unchanged keys get no row
+    assert runs['undo_init_cfg'][1].model.head.init_cfg == [] and runs['undo_init_cfg'][0] == 'PyTorch default init'
+    assert runs['undo_self_condition'][0] == 'self_condition=False (paper)'
+    undo = runs['undo_signal_scale'][1].model.head
+    assert undo.diffusion.signal_scale == 2.0 and undo.self_condition is True
+    paper = runs['paper'][1].model.head
+    assert paper.diffusion.signal_scale == 2.0 and paper.self_condition is False
+    assert paper.diffusion.input_mode == 'clamp' and paper.diffusion.last_step_prob == 0
+    assert runs['direct_single'][1].model.head.interaction == 'concat'
+    assert runs['direct_single'][1].model.neck.num_frames == 1
+    assert runs['direct_multi'][1].model.neck == cfg.model.neck
+    assert runs['low_res'][1].model.head.num_scales == 1
+    assert runs['concat_fusion'][1].model.head.scale_fusion == 'concat'
+    assert runs['delta2_long'][1].train_cfg.max_epochs == tool.LONG_SCHEDULE * cfg.train_cfg.max_epochs
+    assert runs['heatmap_head_long'][1].model.head.type == 'HeatmapHead'
+    for name in ('paper', 'direct_single', 'low_res', 'concat_fusion'):
+        MODELS.build(runs[name][1].model)  # every variant builds
+    # a config with the paper's settings: no `paper` row (it would repeat the reference) and no fix rows
+    plain = tool.head_config(cfg, **tool.UNDO_FIXES)
+    assert [n for n, *_ in tool.training_rows(plain, ['paper', 'fixes'])] == ['delta2']
+    assert 'paper' not in [n for n, *_ in tool.training_rows(tool.head_config(cfg, **tool.PAPER_HEAD), ['paper'])]
+
+
+def test_make_row_mean_std_and_paired_difference(tool):
+    def metrics(total, degraded):
+        return {'posetrack/Total': total, 'posetrack/Total (degraded)': degraded, 'coco/AP': 0.5}
+
+    ref = {0: metrics(70., 60.), 1: metrics(74., 66.), 2: metrics(72., 63.)}
+    other = {0: metrics(72., 61.), 1: metrics(77., 70.), 2: metrics(73., 63.)}
+    row = tool.make_row('x', '-', other, ref)
+    assert row['values']['Total'] == pytest.approx(74.)
+    assert row['std']['Total'] == pytest.approx(np.std([72, 77, 73], ddof=1))
+    # paired differences 2, 3, 1 (mean 2, std 1): much tighter than the spread of either row over seeds
+    assert row['diff']['Total'] == pytest.approx(2.) and row['diff_std']['Total'] == pytest.approx(1.)
+    assert row['diff']['Total (degraded)'] == pytest.approx(np.mean([1, 4, 0]))
+    assert row['values']['COCO AP'] == pytest.approx(50.)
+    assert tool.make_row('ref', '-', ref, ref)['diff'] == {}
+    single = tool.make_row('y', '-', {0: metrics(71., 60.)}, {0: metrics(70., 62.)})
+    assert math.isnan(single['std']['Total']) and single['diff']['Total (degraded)'] == pytest.approx(-2.)
+    table = tool.format_table([tool.make_row('ref', '-', ref, ref), row, single], 'caption')
+    lines = table.splitlines()
+    assert lines[0] == 'caption'
+    cells = [c.strip() for c in lines[5].strip('|').split('|')]
+    assert cells[9:] == ['74.0 ± 2.6', '64.7 ± 4.7', '50.0', '+2.0 ± 1.0', '+1.7 ± 2.1']
+    cells = [c.strip() for c in lines[6].strip('|').split('|')]
+    assert cells[9:] == ['71.0', '60.0', '50.0', '+1.0', '-2.0']
 
 
 def test_smoke_run(tool, data_root, tmp_path, capsys):
     out = tmp_path / 'out'
     cfg_options = FAST + SAMPLING + _hook_options(tool.DEFAULT_CONFIG)
-    assert tool.main(['--data-root', str(data_root), '--out-dir', str(out), '--epochs', '1',
-                      '--noise-groups', '1', '2', '--sampling-steps', '1', '2', '--cfg-options'] + cfg_options) == 0
+    argv = ['--data-root', str(data_root), '--out-dir', str(out), '--epochs', '1', '--seeds', '0', '1',
+            '--only', 'mean_pose', 'noise_groups', 'sampling_steps', 'eta',
+            '--noise-groups', '1', '2', '--sampling-steps', '1', '2', '--etas', '0', '1', '--cfg-options'] + cfg_options
+    assert tool.main(argv) == 0
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith('|')]
     header = [c.strip() for c in lines[0].strip('|').split('|')]
-    assert header == ['Row', 'Paper'] + COLUMNS
+    assert header == ['Row', 'Paper'] + COLUMNS + ['Δ Total', 'Δ degraded']
     rows = {}
     for line in lines[2:]:
         cells = [c.strip() for c in line.strip('|').split('|')]
         rows[cells[0]] = cells[2:]
-    assert list(rows) == ['DiffPose, δ=2', 'STRL, δ=0', 'HeatmapHead, δ=2', 'Mean pose in box', 'N=1',
-                          'N=2, DiffPose', 'Steps=1', 'Steps=2, DiffPose']
+    eta = tool.default_sampling(tool.base_config(tool.parse_args(['--cfg-options'] + cfg_options)))['eta']
+    expected = ['DiffPose, δ=2', 'N=1', 'N=2, DiffPose', 'Steps=1', 'Steps=2, DiffPose',
+                'eta=0' + (', DiffPose' if eta == 0 else ''), 'eta=1' + (', DiffPose' if eta == 1 else ''),
+                'Mean pose in box']
+    assert list(rows) == expected
     gt = json.loads((data_root / 'annotations' / 'posetrack18_val.json').read_text())
     has_degraded = any(im['is_labeled'] and im['degradation'] != 'none' for im in gt['images'])
     for name, cells in rows.items():
@@ -112,19 +182,34 @@ def test_smoke_run(tool, data_root, tmp_path, capsys):
             if col == 'Total (degraded)' and not has_degraded:
                 assert cell == 'n/a'
                 continue
-            assert 0. <= float(cell) <= 100., (name, col, cell)
+            assert 0. <= float(cell.split(' ± ')[0]) <= 100., (name, col, cell)
     # N=2, Steps=2 is the reference setting: reused, not re-run
-    assert rows['N=2, DiffPose'] == rows['DiffPose, δ=2'] == rows['Steps=2, DiffPose']
+    assert rows['N=2, DiffPose'][:-2] == rows['DiffPose, δ=2'][:-2] == rows['Steps=2, DiffPose'][:-2]
+    assert rows['DiffPose, δ=2'][-2:] == ['-', '-']
 
     result = json.loads((out / 'ablations.json').read_text())
     assert (out / 'ablations.md').read_text().strip().endswith(lines[-1])
     by_name = {r['name']: r for r in result['rows']}
-    assert by_name['N=1']['settings']['num_noise_groups'] == 1
-    assert math.isclose(by_name['N=1']['values']['Total'], by_name['N=1']['metrics']['posetrack/Total'])
-    # the N=1 test really ran with N=1 (dumped config of its work dir)
-    run_cfg = Config.fromfile(next((out / 'delta2' / 'delta2_test_N1_steps2').glob('*.py')))
-    assert run_cfg.model.test_cfg.num_noise_groups == 1 and run_cfg.model.test_cfg.sampling_steps == 2
-    assert (out / 'delta0' / 'last_checkpoint').is_file() and (out / 'heatmap_head' / 'last_checkpoint').is_file()
+    assert by_name['N=1']['settings']['num_noise_groups'] == 1 and by_name['N=1']['seeds'] == [0, 1]
+    # mean over the two seeds' metrics, and the paired difference to the reference of the same seed
+    totals = [by_name['N=1']['metrics'][s]['posetrack/Total'] for s in ('0', '1')]
+    refs = [by_name['DiffPose, δ=2']['metrics'][s]['posetrack/Total'] for s in ('0', '1')]
+    assert math.isclose(by_name['N=1']['values']['Total'], np.mean(totals))
+    assert math.isclose(by_name['N=1']['diff']['Total'], np.mean(np.subtract(totals, refs)), abs_tol=1e-9)
+    # the N=1 test really ran with N=1 (dumped config of its work dir), once per seed
+    for seed in (0, 1):
+        test_dir = out / f'seed{seed}' / 'delta2' / 'sampling_num_noise_groups1'
+        run_cfg = Config.fromfile(next(test_dir.glob('*.py')))
+        assert run_cfg.model.test_cfg.num_noise_groups == 1 and run_cfg.model.test_cfg.sampling_steps == 2
+        assert run_cfg.randomness.seed == seed
+
+    # a second command that shares the runs reuses them: same table, nothing trained or tested again
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob('*') if p.suffix in ('.pth', '.json') and
+              p.parent != out and 'mean_pose' not in p.parts}  # the mean pose is not trained: recomputed
+    capsys.readouterr()
+    assert tool.main(argv) == 0
+    assert [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith('|')] == lines
+    assert stamps and all(p.stat().st_mtime_ns == t for p, t in stamps.items())
 
 
 def test_mean_box_pose_is_the_mean_of_box_normalised_visible_keypoints(tool):

@@ -1,35 +1,47 @@
-"""Reproduce the DiffPose ablations (Feng et al., ICCV 2023, Tables 4, 6, 7, 8) on the synthetic videos.
+"""Reproduce the DiffPose ablations (Feng et al., ICCV 2023, Tables 4-8) on the synthetic videos, over seeds.
 
 Every variant is derived at run time from ``configs/diffpose/diffpose_tiny_synthetic.py`` (``--config``), so
-later tuning of that file carries over. Rows of the printed table:
+later tuning of that file carries over. Rows of the printed table (``--only`` picks the experiments; the
+reference ``DiffPose, δ=2`` is always trained):
 
-- ``DiffPose, δ=2``: the config as it is (5-frame clips, STRLNeck, DiffPoseHead, its own N and steps);
-  the full model of Tables 4(b), 6, 7 and 8.
-- ``STRL, δ=0``: the same training with single-frame clips (``num_adjacent=0``, ``neck.num_frames=1``);
-  Table 8, δ=0 (= Table 4(a): LMSFI without spatiotemporal cues).
-- ``HeatmapHead, δ=2``: same backbone and neck, ``model.head`` swapped for MMPose's ``HeatmapHead`` (two
-  stride-2 deconvolutions = the 4x upsampling of DiffPoseHead, same codec, no diffusion); not in the paper,
-  it isolates what the diffusion decoder adds over a plain heatmap regressor.
-- ``Mean pose in box``: no training, the floor the learned rows must clear. The mean training pose, with
-  keypoints normalised by the GT box of each training annotation, is placed into every test box (the
-  config's test detections) with keypoint scores = box score, and scored by the config's test metric.
-- ``N=1 / 5 / 10`` (Table 6) and ``Steps=1 / 2 / 4`` (Table 7): the trained δ=2 model tested again with
-  other sampling settings, without retraining (the other setting stays at the config's value).
+- ``DiffPose, δ=2``: the config as it is (5-frame clips, STRLNeck, DiffPoseHead, its own N and steps).
+- ``delta0``: ``STRL, δ=0``, single-frame clips (Table 8, δ=0 = Table 4(a)).
+- ``heatmap_head``: ``HeatmapHead, δ=2``: same backbone and neck, MMPose's ``HeatmapHead`` (two stride-2
+  deconvolutions, same codec, no diffusion): what the diffusion decoder adds over a plain heatmap regressor.
+- ``paper``: ``Algorithm 1 (paper)``: the DiffPose head with the paper's / DiffusionDet's diffusion settings
+  (signal scale 2 with clamping, uniform ``t``, BatchNorm, step only at the input, no self-conditioning).
+- ``fixes``: for every diffusion fix the config uses (a head or schedule key that differs from ``paper``),
+  one row with only that key set back to the paper's value.
+- ``direct_single`` / ``direct_multi``: Table 4 baselines, the noisy heatmap concatenated with the feature
+  instead of LMSFI lookups, single-frame (δ=0) and with STRL (δ=2).
+- ``low_res`` / ``concat_fusion``: Table 5, LMSFI at the low resolution only, and the three scales fused by
+  concatenation (★).
+- ``long_schedule``: DiffPose and HeatmapHead trained 3x longer (is the gap a budget effect?).
+- ``mean_pose``: ``Mean pose in box``: no training, the floor the learned rows must clear (the mean training
+  pose, normalised by each training GT box, placed into every test box with the box score).
+- ``noise_groups`` (Table 6), ``sampling_steps`` (Table 7), ``eta``: the trained reference model tested again
+  with other sampling settings, without retraining.
 
-Columns: PoseTrack per-joint AP (poseval protocol, %), ``Total (degraded)``: Total over the blurred or
-occluded key frames only (images[].degradation != 'none' in the GT files), and COCO AP (x100).
-The last checkpoint of each training is tested. Each run has its own work_dir under ``--out-dir``; the
-table is printed and written to ``<out-dir>/ablations.md`` and, with all metrics, ``ablations.json``.
+Every training row is run for each of ``--seeds`` (``randomness.seed``); with several seeds a cell is
+``mean ± std`` over seeds and the ``Δ`` columns give the paired per-seed difference to the reference row
+(``mean ± std`` of ``row - reference`` on the same seed). Columns: PoseTrack per-joint AP (poseval protocol,
+%), ``Total (degraded)``: Total over the blurred or occluded key frames only (``images[].degradation !=
+'none'`` in the GT files), and COCO AP (x100). The last checkpoint of each training is tested (no validation
+during training). Each run has its own work_dir ``<out-dir>/seed<S>/<run>``; a run whose work_dir already
+holds a finished run of the same config is reused, so a second command that shares runs costs only the new
+ones. The table is printed and written to ``<out-dir>/<name>.md`` and, with all metrics, ``<name>.json``.
 
 Example::
 
-    python tools/analysis/run_ablations.py                       # everything, config epochs
-    python tools/analysis/run_ablations.py --only noise_groups sampling_steps --epochs 10 \\
+    python tools/analysis/run_ablations.py --seeds 0 1 2 --only heatmap_head paper noise_groups
+    python tools/analysis/run_ablations.py --only sampling_steps --epochs 10 \\
         --cfg-options train_dataloader.batch_size=8
 """
 import argparse
 import copy
 import gc
+import hashlib
+import inspect
 import json
 import math
 import os
@@ -49,9 +61,21 @@ from diffpose_mm.engine.hooks.diffusion_sampling_hook import SAMPLING_KEYS
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_CONFIG = osp.join(REPO, 'configs', 'diffpose', 'diffpose_tiny_synthetic.py')
-EXPERIMENTS = ('delta0', 'heatmap_head', 'mean_pose', 'noise_groups', 'sampling_steps')
+EXPERIMENTS = ('delta0', 'heatmap_head', 'paper', 'fixes', 'direct_single', 'direct_multi', 'low_res',
+               'concat_fusion', 'long_schedule', 'mean_pose', 'noise_groups', 'sampling_steps', 'eta')
 POSETRACK_COLUMNS = ('Head', 'Shoulder', 'Elbow', 'Wrist', 'Hip', 'Knee', 'Ankle', 'Total')
 COLUMNS = POSETRACK_COLUMNS + ('Total (degraded)', 'COCO AP')
+DIFF_COLUMNS = ('Total', 'Total (degraded)')  # paired differences to the reference row
+LONG_SCHEDULE = 3  # x the config's epochs
+# The paper's diffusion settings (Algorithm 1 with DiffusionDet's signal space); the `paper` row sets them all,
+# each `fixes` row one of them.
+PAPER_HEAD = dict(
+    signal_scale=2.0, input_mode='clamp', last_step_prob=0., heatmap_norm_cfg=dict(type='BN'),
+    step_condition='input', self_condition=False, num_train_draws=1)
+DIFFUSION_KEYS = ('signal_scale', 'input_mode', 'last_step_prob')  # live in model.head.diffusion
+# What each `fixes` row sets back: the paper's diffusion settings, and PyTorch's default initialisation of the
+# head (``init_cfg=[]``) that DiffPoseHead had before it took MMPose's HeatmapHead initialisation.
+UNDO_FIXES = dict(PAPER_HEAD, init_cfg=[])
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -60,13 +84,17 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--data-root', default='data/synthetic_posetrack18',
                         help='dataset root; the synthetic data is generated there if it does not exist')
     parser.add_argument('--out-dir', default='work_dirs/ablations', help='work dirs, table and json')
+    parser.add_argument('--name', default='ablations', help='the table is written to <out-dir>/<name>.md and .json '
+                        '(commands that share an --out-dir share its runs)')
     parser.add_argument('--epochs', type=int, help="training epochs (default: the config's); epoch-based "
                         'LR milestones are scaled with it')
-    parser.add_argument('--seed', type=int, default=0, help='randomness.seed of every run')
-    parser.add_argument('--only', nargs='+', choices=EXPERIMENTS, default=list(EXPERIMENTS),
+    parser.add_argument('--seeds', type=int, nargs='+', default=[0], help='randomness.seed of the runs: every '
+                        'training row is trained once per seed')
+    parser.add_argument('--only', nargs='*', choices=EXPERIMENTS, default=list(EXPERIMENTS),
                         help='experiments to run besides the δ=2 DiffPose reference (always trained)')
     parser.add_argument('--noise-groups', type=int, nargs='+', default=[1, 5, 10], help='N of Table 6')
     parser.add_argument('--sampling-steps', type=int, nargs='+', default=[1, 2, 4], help='steps of Table 7')
+    parser.add_argument('--etas', type=float, nargs='+', default=[0., 1.], help='DDIM eta values')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
                         help='key=value overrides applied to every run (before the variant changes)')
     args = parser.parse_args(argv)
@@ -75,6 +103,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     for name in ('noise_groups', 'sampling_steps'):
         if min(getattr(args, name)) < 1:
             parser.error(f'--{name.replace("_", "-")} values must be >= 1, got {getattr(args, name)}')
+    if not all(0 <= eta <= 1 for eta in args.etas):
+        parser.error(f'--etas values must be in [0, 1], got {args.etas}')
+    if len(set(args.seeds)) != len(args.seeds):
+        parser.error(f'--seeds must be distinct, got {args.seeds}')
     return args
 
 
@@ -122,8 +154,9 @@ def _set_epochs(cfg: Config, epochs: int) -> None:
                 sched[key] = min(epochs, round(sched[key] * epochs / old))
 
 
-def base_config(args: argparse.Namespace) -> Config:
-    """The config with ``--data-root``, ``--cfg-options``, ``--epochs`` and ``--seed`` applied."""
+def base_config(args: argparse.Namespace, seed: Optional[int] = None) -> Config:
+    """The config with ``--data-root``, ``--cfg-options``, ``--epochs`` and ``seed`` (default: the first of
+    ``--seeds``) applied; no validation during training (the last checkpoint is tested)."""
     cfg = Config.fromfile(args.config)
     if 'data_root' not in cfg:
         raise ValueError(f'{args.config}: expected a top-level `data_root` to replace with --data-root')
@@ -132,7 +165,7 @@ def base_config(args: argparse.Namespace) -> Config:
     cfg.merge_from_dict(args.cfg_options)
     if args.epochs is not None:
         _set_epochs(cfg, args.epochs)
-    cfg.randomness = dict(cfg.get('randomness') or {}, seed=args.seed)
+    cfg.randomness = dict(cfg.get('randomness') or {}, seed=args.seeds[0] if seed is None else seed)
     return cfg
 
 
@@ -168,6 +201,73 @@ def heatmap_head_config(cfg: Config) -> Config:
     cfg.model.test_cfg = {k: v for k, v in cfg.model.get('test_cfg', {}).items() if k not in SAMPLING_KEYS}
     cfg.custom_hooks = [h for h in cfg.get('custom_hooks', []) if h.get('type') != 'DiffusionSamplingHook']
     return cfg
+
+
+def head_config(cfg: Config, **options) -> Config:
+    """``cfg`` with ``model.head`` options changed; the keys of ``DIFFUSION_KEYS`` go to ``model.head.diffusion``."""
+    cfg = copy.deepcopy(cfg)
+    head = cfg.model.head
+    if head.get('type') != 'DiffPoseHead':
+        raise ValueError(f'{cfg.filename}: model.head is {head.get("type")}, the head variants need DiffPoseHead')
+    for key, value in options.items():
+        if key in DIFFUSION_KEYS:
+            head.diffusion = dict(head.get('diffusion') or {}, **{key: value})
+        else:
+            head[key] = copy.deepcopy(value)
+    return cfg
+
+
+def head_value(cfg: Config, key: str) -> Any:
+    """The value of a ``PAPER_HEAD`` key in ``cfg`` (the head's or GaussianDiffusion's default when unset)."""
+    from diffpose_mm.models.diffusion import GaussianDiffusion
+    from diffpose_mm.models.heads import DiffPoseHead
+    owner, node = (GaussianDiffusion, cfg.model.head.get('diffusion') or {}) if key in DIFFUSION_KEYS else \
+        (DiffPoseHead, cfg.model.head)
+    if key in node:
+        return node[key]
+    return inspect.signature(owner.__init__).parameters[key].default
+
+
+def fix_configs(cfg: Config, undo: Optional[dict] = None) -> List[tuple]:
+    """``(key, config)`` for every key of ``undo`` (default ``UNDO_FIXES``) whose value in ``cfg`` differs: the
+    config with only that key set back."""
+    undo = UNDO_FIXES if undo is None else undo
+    return [(key, head_config(cfg, **{key: value})) for key, value in undo.items() if head_value(cfg, key) != value]
+
+
+def long_config(cfg: Config) -> Config:
+    """``cfg`` trained ``LONG_SCHEDULE`` times longer (LR milestones scaled)."""
+    cfg = copy.deepcopy(cfg)
+    _set_epochs(cfg, cfg.train_cfg.max_epochs * LONG_SCHEDULE)
+    return cfg
+
+
+def training_rows(cfg: Config, only: Sequence[str]) -> List[tuple]:
+    """``(run name, row label, paper reference, config)`` of every training run of one seed, reference first."""
+    runs = [('delta2', 'DiffPose, δ=2', 'Tab. 4(b), 8', cfg)]
+    if 'delta0' in only:
+        runs.append(('delta0', 'STRL, δ=0', 'Tab. 8 (4(a))', delta0_config(cfg)))
+    if 'heatmap_head' in only:
+        runs.append(('heatmap_head', 'HeatmapHead, δ=2', '- (no diffusion)', heatmap_head_config(cfg)))
+    if 'paper' in only and fix_configs(cfg, PAPER_HEAD):  # else the reference already is the paper's setting
+        runs.append(('paper', 'Algorithm 1 (paper settings)', 'Alg. 1', head_config(cfg, **PAPER_HEAD)))
+    if 'fixes' in only:
+        for key, fix_cfg in fix_configs(cfg):
+            label = 'PyTorch default init' if key == 'init_cfg' else f'{key}={UNDO_FIXES[key]} (paper)'
+            runs.append((f'undo_{key}', label, '- (one fix undone)', fix_cfg))
+    if 'direct_single' in only:
+        runs.append(('direct_single', 'Direct-single', 'Tab. 4', delta0_config(head_config(cfg, interaction='concat'))))
+    if 'direct_multi' in only:
+        runs.append(('direct_multi', 'Direct-multi', 'Tab. 4, Fig. 4', head_config(cfg, interaction='concat')))
+    if 'low_res' in only:
+        runs.append(('low_res', 'Low-resolution LMSFI', 'Tab. 5', head_config(cfg, num_scales=1)))
+    if 'concat_fusion' in only:
+        runs.append(('concat_fusion', 'LMSFI, concat fusion ★', 'Tab. 5', head_config(cfg, scale_fusion='concat')))
+    if 'long_schedule' in only:
+        runs.append(('delta2_long', f'DiffPose, {LONG_SCHEDULE}x schedule', '- (budget)', long_config(cfg)))
+        runs.append(('heatmap_head_long', f'HeatmapHead, {LONG_SCHEDULE}x schedule', '- (budget)',
+                     long_config(heatmap_head_config(cfg))))
+    return runs
 
 
 def default_sampling(cfg: Config) -> Dict[str, Any]:
@@ -211,28 +311,64 @@ def _run_config(cfg: Config, work_dir: str, name: str) -> Config:
 
 
 # ------------------------------------------------------------------------------------------------- runs
+def _fingerprint(cfg: Config) -> str:
+    """Hash of everything in ``cfg`` but the visualizer's name (unique per runner, see ``_run_config``)."""
+    cfg = cfg.to_dict()
+    cfg.get('visualizer', {}).pop('name', None)
+    return hashlib.sha1(json.dumps(_json_safe(cfg), sort_keys=True).encode()).hexdigest()
+
+
+def _finished(work_dir: str, cfg: Config) -> Optional[dict]:
+    """What a finished run of ``cfg`` in ``work_dir`` left (``run.json``), or None."""
+    path = osp.join(work_dir, 'run.json')
+    if not osp.isfile(path):
+        return None
+    done = load(path)
+    return done if done.get('fingerprint') == _fingerprint(cfg) else None
+
+
+def _mark_finished(work_dir: str, cfg: Config, **result) -> None:
+    with open(osp.join(work_dir, 'run.json'), 'w') as f:
+        json.dump(_json_safe(dict(result, fingerprint=_fingerprint(cfg))), f, indent=2)
+
+
 def train(cfg: Config, work_dir: str, name: str) -> str:
-    """Train ``cfg`` in ``work_dir``; returns the last checkpoint."""
+    """Train ``cfg`` in ``work_dir`` (no validation: the last checkpoint is tested); returns the last
+    checkpoint. A finished training of the same config in ``work_dir`` is reused."""
+    cfg = _run_config(cfg, work_dir, name)
+    cfg.train_cfg.val_begin = cfg.train_cfg.max_epochs + 1
+    done = _finished(work_dir, cfg)
+    if done is not None and osp.isfile(done['checkpoint']):
+        print_log(f'[run_ablations] reusing the finished training {name} in {work_dir}', logger='current')
+        return done['checkpoint']
     print_log(f'[run_ablations] training {name} in {work_dir}', logger='current')
-    runner = Runner.from_cfg(_run_config(cfg, work_dir, name))
+    runner = Runner.from_cfg(cfg)
     runner.train()
     del runner
     gc.collect()
     with open(osp.join(work_dir, 'last_checkpoint')) as f:
-        return f.read().strip()
+        checkpoint = f.read().strip()
+    _mark_finished(work_dir, cfg, checkpoint=checkpoint)
+    return checkpoint
 
 
 def test(cfg: Config, checkpoint: str, work_dir: str, name: str) -> Dict[str, float]:
-    """Test ``checkpoint``; returns the runner's metrics plus ``posetrack/Total (degraded)``."""
-    print_log(f'[run_ablations] testing {name} ({checkpoint}) in {work_dir}', logger='current')
+    """Test ``checkpoint``; returns the runner's metrics plus ``posetrack/Total (degraded)``. A finished test
+    of the same config and checkpoint in ``work_dir`` is reused."""
     cfg = _run_config(cfg, work_dir, name)
     cfg.load_from = checkpoint
+    done = _finished(work_dir, cfg)
+    if done is not None:
+        print_log(f'[run_ablations] reusing the finished test {name} in {work_dir}', logger='current')
+        return {k: float('nan') if v is None else v for k, v in done['metrics'].items()}
+    print_log(f'[run_ablations] testing {name} ({checkpoint}) in {work_dir}', logger='current')
     runner = Runner.from_cfg(cfg)
     metrics = with_degraded_total(runner.test(), runner.test_loop.evaluator)
     print_log(f'[run_ablations] {name}: ' + ', '.join(f'{k}={v:.4f}' for k, v in metrics.items()),
               logger='current')
     del runner
     gc.collect()
+    _mark_finished(work_dir, cfg, metrics=metrics)
     return metrics
 
 
@@ -331,11 +467,33 @@ def degraded_total(gt_dir: str, pred_dir: str) -> float:
 
 
 # ------------------------------------------------------------------------------------------------ table
-def _row(name: str, paper: str, metrics: Dict[str, float], **extra) -> dict:
+def _values(metrics: Dict[str, float]) -> Dict[str, float]:
+    """Table columns of one run's metrics (AP in %, COCO AP x100)."""
     values = {c: metrics.get(f'posetrack/{c}', float('nan')) for c in POSETRACK_COLUMNS}
     values['Total (degraded)'] = metrics.get('posetrack/Total (degraded)', float('nan'))
     values['COCO AP'] = metrics.get('coco/AP', float('nan')) * 100
-    return dict(name=name, paper=paper, values=values, metrics=metrics, **extra)
+    return values
+
+
+def make_row(name: str, paper: str, per_seed: Dict[int, Dict[str, float]],
+             reference: Optional[Dict[int, Dict[str, float]]] = None, **extra) -> dict:
+    """One table row from the metrics of each seed: ``values`` and ``std`` per column (over seeds; std with
+    ``ddof=1``, NaN for one seed) and, against the reference row's metrics of the same seeds, ``diff`` and
+    ``diff_std`` of the paired per-seed differences in ``DIFF_COLUMNS``."""
+    seeds = sorted(per_seed)
+    table = {s: _values(per_seed[s]) for s in seeds}
+    row = dict(name=name, paper=paper, seeds=seeds, per_seed=table, metrics=per_seed, values={}, std={}, diff={},
+               diff_std={}, **extra)
+    for col in COLUMNS:
+        v = np.array([table[s][col] for s in seeds], dtype=np.float64)
+        row['values'][col] = float(v.mean())
+        row['std'][col] = float(v.std(ddof=1)) if len(v) > 1 else float('nan')
+    if reference is not None and reference is not per_seed:
+        for col in DIFF_COLUMNS:
+            d = np.array([table[s][col] - _values(reference[s])[col] for s in seeds], dtype=np.float64)
+            row['diff'][col] = float(d.mean())
+            row['diff_std'][col] = float(d.std(ddof=1)) if len(d) > 1 else float('nan')
+    return row
 
 
 def _json_safe(node: Any) -> Any:
@@ -349,12 +507,23 @@ def _json_safe(node: Any) -> Any:
     return node if node is None or isinstance(node, (str, int, bool)) else str(node)
 
 
+def _cell(value: float, std: float = float('nan'), signed: bool = False) -> str:
+    if math.isnan(value):
+        return 'n/a'
+    text = f'{value:+.1f}' if signed else f'{value:.1f}'
+    return text if math.isnan(std) else f'{text} ± {std:.1f}'
+
+
 def format_table(rows: Sequence[dict], caption: str) -> str:
-    """Markdown table: one row per experiment, columns ``Row | Paper | Head ... Total | ... | COCO AP``."""
-    lines = [caption, '', '| ' + ' | '.join(('Row', 'Paper') + COLUMNS) + ' |',
-             '|' + '---|' * 2 + '---:|' * len(COLUMNS)]
+    """Markdown table: ``Row | Paper | Head ... Total | Total (degraded) | COCO AP | Δ Total | Δ degraded``;
+    ``Total`` and ``Total (degraded)`` carry ``± std`` over seeds, the Δ columns the paired difference to the
+    first row (``mean ± std`` over seeds)."""
+    head = ('Row', 'Paper') + COLUMNS + ('Δ Total', 'Δ degraded')
+    lines = [caption, '', '| ' + ' | '.join(head) + ' |', '|' + '---|' * 2 + '---:|' * (len(head) - 2)]
     for row in rows:
-        cells = ['n/a' if math.isnan(row['values'][c]) else f'{row["values"][c]:.1f}' for c in COLUMNS]
+        cells = [_cell(row['values'][c], row['std'][c] if c in DIFF_COLUMNS else float('nan')) for c in COLUMNS]
+        cells += [_cell(row['diff'][c], row['diff_std'][c], signed=True) if c in row['diff'] else '-'
+                  for c in DIFF_COLUMNS]
         lines.append('| ' + ' | '.join([row['name'], row['paper']] + cells) + ' |')
     return '\n'.join(lines)
 
@@ -367,51 +536,55 @@ def main(argv: Optional[List[str]] = None) -> int:
                   logger='current')
         make_synthetic_posetrack(args.data_root)
     os.makedirs(args.out_dir, exist_ok=True)
-    cfg = base_config(args)
-    default = default_sampling(cfg)
+    default = default_sampling(base_config(args))
     N, steps = default['num_noise_groups'], default['sampling_steps']
-    out = lambda *parts: osp.join(args.out_dir, *parts)  # noqa: E731
-    rows = []
+    sampling = []  # (experiment, label, paper, settings) of the test-time rows
+    for n in args.noise_groups if 'noise_groups' in args.only else []:
+        sampling.append(('noise_groups', f'N={n}', 'Tab. 6', dict(num_noise_groups=n)))
+    for k in args.sampling_steps if 'sampling_steps' in args.only else []:
+        sampling.append(('sampling_steps', f'Steps={k}', 'Tab. 7', dict(sampling_steps=k)))
+    for eta in args.etas if 'eta' in args.only else []:
+        sampling.append(('eta', f'eta={eta:g}', '- (DDIM)', dict(eta=eta)))
 
-    ckpt = train(cfg, out('delta2'), 'delta2')
-    tested = {(N, steps): test(cfg, ckpt, out('delta2', 'test'), 'delta2_test')}
-    rows.append(_row('DiffPose, δ=2', 'Tab. 4(b), 8', tested[(N, steps)], settings=default))
-    if 'delta0' in args.only:
-        cfg0 = delta0_config(cfg)
-        ckpt0 = train(cfg0, out('delta0'), 'delta0')
-        rows.append(_row('STRL, δ=0', 'Tab. 8 (4(a))', test(cfg0, ckpt0, out('delta0', 'test'), 'delta0_test')))
-    if 'heatmap_head' in args.only:
-        cfg_hm = heatmap_head_config(cfg)
-        ckpt_hm = train(cfg_hm, out('heatmap_head'), 'heatmap_head')
-        rows.append(_row('HeatmapHead, δ=2', '- (no diffusion)',
-                         test(cfg_hm, ckpt_hm, out('heatmap_head', 'test'), 'heatmap_head_test')))
-    if 'mean_pose' in args.only:
-        rows.append(_row('Mean pose in box', '- (no training)', mean_pose_in_box(cfg, out('mean_pose'))))
-    sweeps = [('noise_groups', 'Tab. 6', [(n, steps) for n in args.noise_groups]),
-              ('sampling_steps', 'Tab. 7', [(N, s) for s in args.sampling_steps])]
-    for experiment, paper, settings in sweeps:
-        if experiment not in args.only:
-            continue
-        for n, s in settings:
-            if (n, s) not in tested:
-                name = f'delta2_test_N{n}_steps{s}'
-                tested[(n, s)] = test(sampling_config(cfg, dict(num_noise_groups=n, sampling_steps=s)), ckpt,
-                                      out('delta2', name), name)
-            label = f'N={n}' if experiment == 'noise_groups' else f'Steps={s}'
-            label += ', DiffPose' if (n, s) == (N, steps) else ''
-            rows.append(_row(label, paper, tested[(n, s)],
-                             settings=dict(default, num_noise_groups=n, sampling_steps=s)))
+    results: Dict[str, dict] = {}  # run name -> dict(label, paper, per_seed metrics)
+    for seed in args.seeds:
+        cfg = base_config(args, seed)
+        out = lambda *parts: osp.join(args.out_dir, f'seed{seed}', *parts)  # noqa: E731
+        ckpts = {}
+        for name, label, paper, run_cfg in training_rows(cfg, args.only):
+            ckpts[name] = train(run_cfg, out(name), name)
+            metrics = test(run_cfg, ckpts[name], out(name, 'test'), f'{name}_test')
+            results.setdefault(name, dict(label=label, paper=paper, per_seed={}))['per_seed'][seed] = metrics
+        for _, label, paper, change in sampling:
+            settings = dict(default, **change)
+            key = 'sampling_' + '_'.join(f'{k}{v:g}' for k, v in sorted(change.items()))
+            if settings == default:  # the reference setting is the reference test
+                metrics = results['delta2']['per_seed'][seed]
+            else:
+                metrics = test(sampling_config(cfg, settings), ckpts['delta2'], out('delta2', key), key)
+            label += ', DiffPose' if settings == default else ''
+            results.setdefault(key, dict(label=label, paper=paper, per_seed={}, settings=settings))
+            results[key]['per_seed'][seed] = metrics
+        if 'mean_pose' in args.only and seed == args.seeds[0]:  # no training: the same for every seed
+            results['mean_pose'] = dict(label='Mean pose in box', paper='- (no training)',
+                                        per_seed={seed: mean_pose_in_box(cfg, out('mean_pose'))})
 
-    caption = (f'DiffPose ablations on {args.data_root} ({cfg.train_cfg.max_epochs} epochs per training, seed '
-               f'{args.seed}; N={N}, Steps={steps} unless stated). PoseTrack AP (%); Total (degraded): key '
-               'frames with blur/occlusion only; COCO AP x100.')
+    reference = results['delta2']['per_seed']
+    rows = [make_row(r['label'], r['paper'], r['per_seed'], reference if key != 'mean_pose' else None,
+                     run=key, settings=r.get('settings', default)) for key, r in results.items()]
+    seeds = ', '.join(map(str, args.seeds))
+    caption = (f'DiffPose ablations on {args.data_root} ({base_config(args).train_cfg.max_epochs} epochs per '
+               f'training; seeds {seeds}: Total and Total (degraded) are mean ± std over seeds, other columns '
+               f'means; Δ = paired per-seed difference to the first row; N={N}, Steps={steps} unless stated). '
+               'PoseTrack AP (%); Total (degraded): key frames with blur/occlusion only; COCO AP x100.')
     table = format_table(rows, caption)
-    with open(out('ablations.md'), 'w') as f:
+    out_file = osp.join(args.out_dir, args.name)
+    with open(f'{out_file}.md', 'w') as f:
         f.write(table + '\n')
-    with open(out('ablations.json'), 'w') as f:
+    with open(f'{out_file}.json', 'w') as f:
         json.dump(_json_safe(dict(caption=caption, config=args.config, args=vars(args), rows=rows)), f,
                   indent=2)
-    print_log(f'[run_ablations] wrote {out("ablations.md")} and {out("ablations.json")}', logger='current')
+    print_log(f'[run_ablations] wrote {out_file}.md and {out_file}.json', logger='current')
     print(table)
     return 0
 

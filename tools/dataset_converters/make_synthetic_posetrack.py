@@ -5,20 +5,22 @@ Example::
     python tools/dataset_converters/make_synthetic_posetrack.py --out data/synthetic_posetrack18 --seed 0
 """
 import argparse
+import inspect
 import time
 
 from diffpose_mm.datasets.synthetic_posetrack import make_synthetic_posetrack
 
 
 def parse_args(argv=None):
+    defaults = {k: p.default for k, p in inspect.signature(make_synthetic_posetrack).parameters.items()}
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--out', required=True, help='output data root')
-    parser.add_argument('--seed', type=int, default=0, help='random seed (output is deterministic)')
-    parser.add_argument('--num-train-videos', type=int, default=8)
-    parser.add_argument('--num-val-videos', type=int, default=4)
-    parser.add_argument('--train-frames', type=int, default=24, help='frames per train video')
-    parser.add_argument('--val-frames', type=int, default=25, help='frames per val video')
-    parser.add_argument('--img-size', type=int, nargs=2, default=(320, 240), metavar=('W', 'H'))
+    parser.add_argument('--seed', type=int, default=defaults['seed'], help='random seed (output is deterministic)')
+    parser.add_argument('--num-train-videos', type=int, default=defaults['num_train_videos'])
+    parser.add_argument('--num-val-videos', type=int, default=defaults['num_val_videos'])
+    parser.add_argument('--train-frames', type=int, default=defaults['train_frames'], help='frames per train video')
+    parser.add_argument('--val-frames', type=int, default=defaults['val_frames'], help='frames per val video')
+    parser.add_argument('--img-size', type=int, nargs=2, default=defaults['img_size'], metavar=('W', 'H'))
     return parser.parse_args(argv)
 
 

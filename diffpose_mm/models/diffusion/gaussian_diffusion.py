@@ -8,8 +8,15 @@ Conventions, following DiffusionDet (Chen et al., 2023), on which the DiffPose a
 
 - cosine beta schedule (Nichol & Dhariwal, 2021) with ``T`` steps, ``t`` indexed ``0 .. T-1``;
 - *signal space*: data ``x0`` in ``[0, 1]`` is mapped to ``(2 * x0 - 1) * signal_scale`` before noise is
-  added, noisy samples are clamped to ``±signal_scale`` and mapped back to ``[0, 1]`` before they enter the
-  network, so the network always sees data-range inputs and predicts data-range ``x0``;
+  added; the network predicts data-range ``x0``;
+- network input (``input_mode``): ``'clamp'`` (DiffusionDet) clamps noisy samples to ``±signal_scale`` and maps
+  them back to ``[0, 1]``; ``'normalize'`` divides them by their expected standard deviation
+  ``sqrt(ᾱ_t s² + 1 - ᾱ_t)`` instead (a clamp is needed by RoIAlign on boxes, not by heatmaps, and at small
+  scales it turns pure noise into a nearly binary image);
+- training steps: uniform ``t`` (Algorithm 1), optionally with a share ``last_step_prob`` of draws at ``T-1``,
+  the pure-noise input that the first sampling step sees;
+- self-conditioning (Chen et al., 2023, *Analog Bits*): the sampler hands each denoising call the previous
+  step's ``x0`` prediction (``None`` at the first step); a denoiser may ignore it;
 - DDIM time pairs from ``linspace(-1, T - 1, steps + 1)`` reversed, e.g. ``999→749→499→249→-1`` for 4 steps;
   the last pair ends at ``-1``, where the sample *is* the predicted ``x0``.
 """
@@ -21,7 +28,8 @@ from torch import Tensor, nn
 
 from mmpose.registry import MODELS
 
-DenoiseFn = Callable[[Tensor, Tensor], Tensor]
+DenoiseFn = Callable[[Tensor, Tensor, Optional[Tensor]], Tensor]
+INPUT_MODES = ('clamp', 'normalize')
 
 
 def cosine_alphas_cumprod(num_timesteps: int, s: float = 0.008) -> Tensor:
@@ -44,20 +52,35 @@ class GaussianDiffusion(nn.Module):
         cosine_s (float): Offset ``s`` of the cosine schedule. Defaults to 0.008.
         signal_scale (float): Signal-to-noise scale of DiffusionDet: data ``x0`` in ``[0, 1]`` becomes
             ``(2 * x0 - 1) * signal_scale``. Larger values make the data harder to destroy. Defaults to 2.0.
+        input_mode (str): How a noisy sample becomes network input: ``'clamp'`` (clamp to ``±scale``, map to
+            ``[0, 1]``, DiffusionDet) or ``'normalize'`` (divide by its expected std). Defaults to ``'clamp'``.
+        last_step_prob (float): Share of training draws with ``t = T-1`` (pure noise); the rest are uniform.
+            0 is Algorithm 1. Defaults to 0.
 
     Buffers (all ``(T,)`` float32, indexed by ``t = 0 .. T-1``): ``betas``, ``alphas_cumprod``,
     ``sqrt_alphas_cumprod``, ``sqrt_one_minus_alphas_cumprod``, ``sqrt_recip_alphas_cumprod``,
     ``sqrt_recipm1_alphas_cumprod``.
     """
 
-    def __init__(self, num_timesteps: int = 1000, cosine_s: float = 0.008, signal_scale: float = 2.0) -> None:
+    def __init__(self,
+                 num_timesteps: int = 1000,
+                 cosine_s: float = 0.008,
+                 signal_scale: float = 2.0,
+                 input_mode: str = 'clamp',
+                 last_step_prob: float = 0.) -> None:
         super().__init__()
         if num_timesteps < 1:
             raise ValueError(f'GaussianDiffusion: num_timesteps must be >= 1, got {num_timesteps}')
         if signal_scale <= 0:
             raise ValueError(f'GaussianDiffusion: signal_scale must be > 0, got {signal_scale}')
+        if input_mode not in INPUT_MODES:
+            raise ValueError(f'GaussianDiffusion: input_mode must be one of {INPUT_MODES}, got {input_mode!r}')
+        if not 0 <= last_step_prob <= 1:
+            raise ValueError(f'GaussianDiffusion: last_step_prob must be in [0, 1], got {last_step_prob}')
         self.num_timesteps = int(num_timesteps)
         self.signal_scale = float(signal_scale)
+        self.input_mode = input_mode
+        self.last_step_prob = float(last_step_prob)
 
         # Betas from the closed form, clipped like DDPM/DiffusionDet so the last steps stay finite.
         abar = cosine_alphas_cumprod(num_timesteps, cosine_s)
@@ -79,15 +102,27 @@ class GaussianDiffusion(nn.Module):
         return (x0 * 2 - 1) * self.signal_scale
 
     def to_data(self, x: Tensor) -> Tensor:
-        """Clamp a signal-space tensor to ``±scale`` and map it back to ``[0, 1]`` (network input range)."""
+        """Clamp a signal-space tensor to ``±scale`` and map it back to ``[0, 1]``."""
         x = x.clamp(-self.signal_scale, self.signal_scale)
         return (x / self.signal_scale + 1) / 2
+
+    def network_input(self, x_t: Tensor, t: Tensor) -> Tensor:
+        """What the denoiser sees of a signal-space sample ``x_t (B, ...)`` at steps ``t (B,)`` (``input_mode``)."""
+        if self.input_mode == 'clamp':
+            return self.to_data(x_t)
+        abar = _extract(self.alphas_cumprod, t, x_t)
+        return x_t / (abar * self.signal_scale**2 + 1 - abar).sqrt()
 
     # ------------------------------------------------------------------ training
     def sample_timesteps(self, batch_size: int, device: torch.device,
                          generator: Optional[torch.Generator] = None) -> Tensor:
-        """Draw ``t ~ Uniform{0, ..., T-1}``, one per sample (Algorithm 1, line 4). Returns ``(B,)`` long."""
-        return torch.randint(0, self.num_timesteps, (batch_size, ), device=device, generator=generator)
+        """Draw ``t ~ Uniform{0, ..., T-1}`` (Algorithm 1, line 4), replaced by ``T-1`` with probability
+        ``last_step_prob``. Returns ``(B,)`` long."""
+        t = torch.randint(0, self.num_timesteps, (batch_size, ), device=device, generator=generator)
+        if self.last_step_prob > 0:
+            last = torch.rand(batch_size, device=device, generator=generator) < self.last_step_prob
+            t = torch.where(last, torch.full_like(t, self.num_timesteps - 1), t)
+        return t
 
     def add_noise(self, x_start: Tensor, t: Tensor, noise: Tensor) -> Tensor:
         """Eq. 1 in signal space: ``x_t = sqrt(ᾱ_t) x_start + sqrt(1 - ᾱ_t) ε``.
@@ -102,7 +137,7 @@ class GaussianDiffusion(nn.Module):
 
     def q_sample(self, x0: Tensor, t: Tensor, noise: Optional[Tensor] = None,
                  generator: Optional[torch.Generator] = None) -> Tensor:
-        """Noisy network input for training: scale to signal space, diffuse, clamp, map back.
+        """Noisy network input for training: scale to signal space, diffuse, then :meth:`network_input`.
 
         Args:
             x0 (Tensor): ``(B, ...)`` clean data in ``[0, 1]`` (e.g. GT heatmaps).
@@ -110,11 +145,11 @@ class GaussianDiffusion(nn.Module):
             noise (Tensor, optional): ``(B, ...)`` noise; drawn from ``generator`` when omitted.
 
         Returns:
-            Tensor: ``(B, ...)`` noisy sample ``x_t`` in ``[0, 1]``, ready for the denoiser.
+            Tensor: ``(B, ...)`` noisy sample ``x_t`` as the denoiser sees it.
         """
         if noise is None:
             noise = _randn_like(x0, generator)
-        return self.to_data(self.add_noise(self.to_signal(x0), t, noise))
+        return self.network_input(self.add_noise(self.to_signal(x0), t, noise), t)
 
     # ------------------------------------------------------------------ sampling
     def predict_noise_from_start(self, x_t: Tensor, t: Tensor, x_start: Tensor) -> Tensor:
@@ -165,8 +200,9 @@ class GaussianDiffusion(nn.Module):
         """DDIM sampling loop (Algorithm 2).
 
         Args:
-            denoise_fn (Callable): ``f(x_t, t) -> x0``: ``x_t`` is a ``shape`` tensor in ``[0, 1]`` and ``t``
-                a ``(B,)`` long tensor; it returns the predicted clean data, also in data range.
+            denoise_fn (Callable): ``f(x_t, t, x0_prev) -> x0``: ``x_t`` is a ``shape`` network input
+                (:meth:`network_input`), ``t`` a ``(B,)`` long tensor and ``x0_prev`` the previous step's
+                prediction (``None`` at the first step); it returns the predicted clean data in data range.
             shape (Sequence[int]): ``(B, ...)`` shape of the sample.
             steps (int): Number of DDIM steps (network evaluations).
             eta (float): DDIM stochasticity. Defaults to 1.0 (DiffusionDet).
@@ -178,12 +214,11 @@ class GaussianDiffusion(nn.Module):
         """
         device = self.alphas_cumprod.device if device is None else device
         x = torch.randn(tuple(shape), device=device, generator=generator)
-        x0 = x
+        x0 = None
         for t, t_next in self.ddim_time_pairs(steps):
             t_vec = torch.full((x.shape[0], ), t, device=device, dtype=torch.long)
-            x0 = denoise_fn(self.to_data(x), t_vec)
-            # The network sees clamped data-range inputs; the update uses the clamped signal-space x0 but the
-            # raw x_t, as in DiffusionDet.
+            x0 = denoise_fn(self.network_input(x, t_vec), t_vec, x0)
+            # The update uses the clamped signal-space x0 but the raw x_t, as in DiffusionDet.
             x_start = self.to_signal(x0).clamp(-self.signal_scale, self.signal_scale)
             x = self.ddim_step(x, x_start, t, t_next, eta, generator)
         return x0

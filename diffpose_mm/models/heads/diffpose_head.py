@@ -46,16 +46,25 @@ def _lookup_mask(refined: Tensor) -> Tensor:
     return refined.max(dim=1, keepdim=True).values.sigmoid()
 
 
+INTERACTIONS = ('lookup', 'concat')
+SCALE_FUSIONS = ('sum', 'concat')
+STEP_CONDITIONS = ('input', 'all')
+
+
 class _LowResInteraction(nn.Module):
     """Low-resolution LMSFI branch (Eq. 4) with Transformers.
 
     ``x̿ = SeRef(x̄¹)`` (heatmap tokens refined by a Transformer), ``A = σ(max_c x̿)``, then
-    ``Trans(A ⊙ F¹ ⊕ F¹)``. Shapes: ``feat (B, C, h, w)``, ``heatmap (B, Ch, h, w)`` -> ``(B, out, h, w)``.
+    ``Trans(A ⊙ F¹ ⊕ F¹)``. With ``interaction='concat'`` (the paper's *Direct* baselines, Table 4) the refined
+    heatmap tokens are concatenated with the feature tokens instead: ``Trans(x̿ ⊕ F¹)``.
+    Shapes: ``feat (B, C, h, w)``, ``heatmap (B, Ch, h, w)`` -> ``(B, out, h, w)``.
     """
 
     def __init__(self, feat_channels: int, heatmap_channels: int, out_channels: int, num_heads: int,
-                 num_refine_layers: int, num_interact_layers: int, mlp_ratio: float) -> None:
+                 num_refine_layers: int, num_interact_layers: int, mlp_ratio: float,
+                 interaction: str = 'lookup') -> None:
         super().__init__()
+        self.interaction = interaction
         self.heatmap_embed = nn.Linear(heatmap_channels, feat_channels)
         self.refine = _transformer(feat_channels, num_heads, num_refine_layers, mlp_ratio)
         self.fuse_embed = nn.Linear(2 * feat_channels, feat_channels)
@@ -66,9 +75,10 @@ class _LowResInteraction(nn.Module):
         B, C, h, w = feat.shape
         pos = _pos_embed_2d(h, w, C, feat.device).to(feat.dtype)
         hm_tokens = self.refine(self.heatmap_embed(heatmap.flatten(2).transpose(1, 2)) + pos)  # (B, hw, C)
-        mask = hm_tokens.max(dim=-1, keepdim=True).values.sigmoid()  # (B, hw, 1)
         tokens = feat.flatten(2).transpose(1, 2)
-        tokens = self.interact(self.fuse_embed(torch.cat([mask * tokens, tokens], dim=-1)) + pos)
+        if self.interaction == 'lookup':
+            hm_tokens = hm_tokens.max(dim=-1, keepdim=True).values.sigmoid() * tokens  # A ⊙ F¹, A (B, hw, 1)
+        tokens = self.interact(self.fuse_embed(torch.cat([hm_tokens, tokens], dim=-1)) + pos)
         return self.out_proj(tokens).transpose(1, 2).reshape(B, -1, h, w)
 
 
@@ -76,21 +86,26 @@ class _HighResInteraction(nn.Module):
     """High-resolution LMSFI branch (Eq. 5) with convolutions: ``Conv(σ(max_c Conv(x̄ʲ)) ⊙ Fʲ ⊕ Fʲ)``.
 
     The refinement ends in a plain convolution (no ReLU) so the squeezed maximum can be negative and the
-    sigmoid mask can switch features off, not only halve them.
+    sigmoid mask can switch features off, not only halve them. ``interaction='concat'``: ``Conv(Conv(x̄ʲ) ⊕ Fʲ)``.
+    ``norm_cfg`` normalises the noisy-heatmap refinement.
     """
 
-    def __init__(self, feat_channels: int, heatmap_channels: int, out_channels: int) -> None:
+    def __init__(self, feat_channels: int, heatmap_channels: int, out_channels: int, interaction: str = 'lookup',
+                 norm_cfg: ConfigType = dict(type='BN')) -> None:
         super().__init__()
+        self.interaction = interaction
         self.refine = nn.Sequential(
-            ConvModule(heatmap_channels, heatmap_channels, 3, padding=1, norm_cfg=dict(type='BN')),
+            ConvModule(heatmap_channels, heatmap_channels, 3, padding=1, norm_cfg=norm_cfg),
             nn.Conv2d(heatmap_channels, heatmap_channels, 3, padding=1))
+        in_channels = feat_channels + (feat_channels if interaction == 'lookup' else heatmap_channels)
         self.interact = nn.Sequential(
-            ConvModule(2 * feat_channels, out_channels, 3, padding=1, norm_cfg=dict(type='BN')),
+            ConvModule(in_channels, out_channels, 3, padding=1, norm_cfg=dict(type='BN')),
             ConvModule(out_channels, out_channels, 3, padding=1, norm_cfg=dict(type='BN')))
 
     def forward(self, feat: Tensor, heatmap: Tensor) -> Tensor:
-        mask = _lookup_mask(self.refine(heatmap))
-        return self.interact(torch.cat([mask * feat, feat], dim=1))
+        refined = self.refine(heatmap)
+        looked_up = _lookup_mask(refined) * feat if self.interaction == 'lookup' else refined
+        return self.interact(torch.cat([looked_up, feat], dim=1))
 
 
 @MODELS.register_module()
@@ -105,16 +120,18 @@ class DiffPoseHead(BaseHead):
     Architecture (one denoising call ``f(x_t, F, t) -> x0``):
 
     1. Step embedding (sinusoidal -> MLP) gives a FiLM scale/shift that rescales the embedded noisy heatmap
-       ``x̄ = conv(x_t) * (1 + scale) + shift``.
+       ``x̄ = conv(x_t) * (1 + scale) + shift`` (with ``step_condition='all'`` also each interaction output).
+       With ``self_condition`` the previous step's ``x0`` prediction is concatenated with ``x_t`` first.
     2. Size-matched pairs: the feature is deconvolved x1, x2, x4 (``F¹, F², F³`` at ``h, 2h, 4h``); ``x̄`` is
        downsampled by strided convolutions (``x̄³ = x̄``, ``x̄²``, ``x̄¹``). The feature pyramid does not depend on
        ``x_t`` or ``t``, so it is computed once per image and shared by all noise groups and steps.
     3. Lookup-based interaction: Transformers at the low scale, convolutions at the two high scales.
-    4. The three outputs are upsampled to ``4h x 4w``, summed, and a 3x3 convolution gives ``K`` heatmaps.
+    4. The outputs are upsampled to ``4h x 4w``, summed (or concatenated and aggregated), and a 3x3 convolution
+       gives ``K`` heatmaps.
 
-    Training (Algorithm 1): ``t ~ U{0..T-1}``, ``x_t = q_sample(GT, t)``, MSE between the predicted ``x0`` and
-    the GT heatmaps with keypoint weights. Inference (Algorithm 2): ``num_noise_groups`` noise groups are denoised
-    in one batched forward per DDIM step.
+    Training (Algorithm 1): ``t`` from :meth:`GaussianDiffusion.sample_timesteps`, ``x_t = q_sample(GT, t)``,
+    MSE between the predicted ``x0`` and the GT heatmaps with keypoint weights. Inference (Algorithm 2):
+    ``num_noise_groups`` noise groups are denoised in one batched forward per DDIM step.
 
     Args:
         in_channels (int): Channels ``C`` of the input feature map.
@@ -127,11 +144,26 @@ class DiffPoseHead(BaseHead):
         num_refine_layers (int): Layers of the heatmap self-refinement Transformer. Defaults to 1.
         num_interact_layers (int): Layers of the low-resolution interaction Transformer. Defaults to 2.
         mlp_ratio (float): Feed-forward ratio of those Transformers. Defaults to 2.
-        diffusion (dict): Schedule settings for :class:`GaussianDiffusion` (``num_timesteps``, ``cosine_s``,
-            ``signal_scale``; ``type`` defaults to ``'GaussianDiffusion'``).
+        interaction (str): ``'lookup'`` (LMSFI, Eq. 4-5) or ``'concat'`` (noisy heatmap concatenated with the
+            feature: the *Direct* baselines of Table 4). Defaults to ``'lookup'``.
+        num_scales (int): 3 (LMSFI) or 1 (low resolution only, Table 5). Defaults to 3.
+        scale_fusion (str): ``'sum'`` or ``'concat'`` (concatenation + 1x1 aggregation, Table 5 ★) of the
+            per-scale outputs. Defaults to ``'sum'``.
+        heatmap_norm_cfg (dict): Normalisation on the noisy-heatmap path. BatchNorm mixes the statistics of
+            samples at other ``t``; ``dict(type='GN', num_groups=8)`` does not. Defaults to ``dict(type='BN')``.
+        step_condition (str): ``'input'`` (FiLM on the embedded heatmap only) or ``'all'`` (also on each
+            interaction output). Defaults to ``'input'``.
+        self_condition (bool): Feed the previous step's ``x0`` prediction to the network (zeros at the first
+            step); trained on half of the batches with the network's own detached prediction. Defaults to False.
+        num_train_draws (int): ``(t, noise)`` draws per image per training iteration; the feature pyramid is
+            computed once and repeated. Defaults to 1.
+        diffusion (dict): Settings of :class:`GaussianDiffusion` (``num_timesteps``, ``cosine_s``,
+            ``signal_scale``, ``input_mode``, ``last_step_prob``; ``type`` defaults to ``'GaussianDiffusion'``).
         loss (dict): Heatmap loss. Defaults to ``KeypointMSELoss(use_target_weight=True)``.
         decoder (dict, optional): Keypoint codec used for decoding (``UDPHeatmap`` or ``MSRAHeatmap``).
-        init_cfg (dict, optional): Initialisation config.
+        init_cfg (dict | list, optional): Initialisation config. Defaults to :attr:`default_init_cfg`, that of
+            MMPose's ``HeatmapHead`` (``Normal(std=0.001)`` convolutions, BatchNorm weight 1); ``[]`` keeps
+            PyTorch's default initialisation.
 
     Test-time settings are read from ``test_cfg`` (the model's ``test_cfg``): ``num_noise_groups`` (N, default
     10), ``sampling_steps`` (default 4), ``eta`` (default 1.0), ``seed`` (default ``None``: drawn from torch's
@@ -148,11 +180,18 @@ class DiffPoseHead(BaseHead):
                  num_refine_layers: int = 1,
                  num_interact_layers: int = 2,
                  mlp_ratio: float = 2.,
+                 interaction: str = 'lookup',
+                 num_scales: int = 3,
+                 scale_fusion: str = 'sum',
+                 heatmap_norm_cfg: ConfigType = dict(type='BN'),
+                 step_condition: str = 'input',
+                 self_condition: bool = False,
+                 num_train_draws: int = 1,
                  diffusion: OptConfigType = None,
                  loss: ConfigType = dict(type='KeypointMSELoss', use_target_weight=True),
                  decoder: OptConfigType = None,
                  init_cfg: OptConfigType = None) -> None:
-        super().__init__(init_cfg)
+        super().__init__(self.default_init_cfg if init_cfg is None else init_cfg)
         if len(feat_channels) != 3:
             raise ValueError(f'DiffPoseHead: feat_channels must list 3 widths (low to high scale), '
                              f'got {feat_channels}')
@@ -163,8 +202,18 @@ class DiffPoseHead(BaseHead):
             raise ValueError(f'DiffPoseHead: feat_channels[0] ({feat_channels[0]}) must be divisible by 4')
         if time_embed_dims % 2:
             raise ValueError(f'DiffPoseHead: time_embed_dims ({time_embed_dims}) must be even')
+        for name, value, choices in (('interaction', interaction, INTERACTIONS),
+                                     ('scale_fusion', scale_fusion, SCALE_FUSIONS),
+                                     ('step_condition', step_condition, STEP_CONDITIONS),
+                                     ('num_scales', num_scales, (1, 3))):
+            if value not in choices:
+                raise ValueError(f'DiffPoseHead: {name} must be one of {choices}, got {value!r}')
+        if not isinstance(num_train_draws, int) or num_train_draws < 1:
+            raise ValueError(f'DiffPoseHead: num_train_draws must be a positive integer, got {num_train_draws!r}')
         self.in_channels = in_channels
         self.out_channels = out_channels
+        self.self_condition = bool(self_condition)
+        self.num_train_draws = num_train_draws
         self.loss_module = MODELS.build(loss)
         self.decoder = KEYPOINT_CODECS.build(decoder) if decoder is not None else None
         diffusion_cfg = dict(type='GaussianDiffusion')
@@ -178,22 +227,35 @@ class DiffPoseHead(BaseHead):
             ConvModule(in_channels, c1, 1, norm_cfg=dict(type='BN')),
             self._deconv(c1, c2),
             self._deconv(c2, c3),
-        ])
+        ][:num_scales])
         # Noisy heatmap embedding, step-conditioned FiLM, and strided downsampling (x̄³ -> x̄² -> x̄¹).
         self.time_embed = TimestepEmbedding(time_embed_dims)
         self.film = nn.Sequential(nn.SiLU(), nn.Linear(self.time_embed.out_channels, 2 * heatmap_channels))
-        self.heatmap_embed = nn.Conv2d(out_channels, heatmap_channels, 3, padding=1)
+        self.heatmap_embed = nn.Conv2d(out_channels * (2 if self_condition else 1), heatmap_channels, 3, padding=1)
         self.heatmap_down = nn.ModuleList([
-            ConvModule(heatmap_channels, heatmap_channels, 3, stride=2, padding=1, norm_cfg=dict(type='BN'))
+            ConvModule(heatmap_channels, heatmap_channels, 3, stride=2, padding=1, norm_cfg=heatmap_norm_cfg)
             for _ in range(2)
         ])
         self.interactions = nn.ModuleList([
             _LowResInteraction(c1, heatmap_channels, c3, num_heads, num_refine_layers, num_interact_layers,
-                               mlp_ratio),
-            _HighResInteraction(c2, heatmap_channels, c3),
-            _HighResInteraction(c3, heatmap_channels, c3),
-        ])
+                               mlp_ratio, interaction),
+            _HighResInteraction(c2, heatmap_channels, c3, interaction, heatmap_norm_cfg),
+            _HighResInteraction(c3, heatmap_channels, c3, interaction, heatmap_norm_cfg),
+        ][:num_scales])
+        # FiLM of each interaction output by the step (step_condition='all').
+        self.interaction_films = nn.ModuleList([
+            nn.Sequential(nn.SiLU(), nn.Linear(self.time_embed.out_channels, 2 * c3)) for _ in range(num_scales)
+        ]) if step_condition == 'all' else None
+        self.scale_fusion = ConvModule(num_scales * c3, c3, 1, norm_cfg=dict(type='BN')) \
+            if scale_fusion == 'concat' else None
         self.final_layer = nn.Conv2d(c3, out_channels, 3, padding=1)
+
+    @property
+    def default_init_cfg(self) -> list:
+        # MMPose's HeatmapHead initialisation. With PyTorch's defaults the head trained about 3x slower: on the
+        # synthetic benchmark it reached a training PCK of 0.37 after 300 iterations, 0.86 with this one.
+        return [dict(type='Normal', layer=['Conv2d', 'ConvTranspose2d'], std=0.001),
+                dict(type='Constant', layer='BatchNorm2d', val=1)]
 
     @staticmethod
     def _deconv(in_channels: int, out_channels: int) -> nn.Sequential:
@@ -206,14 +268,16 @@ class DiffPoseHead(BaseHead):
 
     def init_weights(self) -> None:
         super().init_weights()
-        # Start the FiLM as identity (scale = shift = 0) so early training is not dominated by random
+        # Start every FiLM as identity (scale = shift = 0) so early training is not dominated by random
         # step-dependent rescaling.
-        nn.init.zeros_(self.film[-1].weight)
-        nn.init.zeros_(self.film[-1].bias)
+        for film in [self.film] + list(self.interaction_films or []):
+            nn.init.zeros_(film[-1].weight)
+            nn.init.zeros_(film[-1].bias)
 
     # ------------------------------------------------------------------ network
     def feature_pyramid(self, feat: Tensor) -> List[Tensor]:
-        """Size-matched features ``[F¹ (B,c1,h,w), F² (B,c2,2h,2w), F³ (B,c3,4h,4w)]`` of ``feat (B,C,h,w)``."""
+        """Size-matched features ``[F¹ (B,c1,h,w), F² (B,c2,2h,2w), F³ (B,c3,4h,4w)]`` of ``feat (B,C,h,w)``
+        (only ``F¹`` when ``num_scales=1``)."""
         if feat.dim() != 4 or feat.shape[1] != self.in_channels:
             raise ValueError(f'DiffPoseHead expects a feature map (B, {self.in_channels}, h, w), got shape '
                              f'{tuple(feat.shape)}; check head.in_channels, or add STRLNeck for (B, T, C, h, w) '
@@ -225,22 +289,33 @@ class DiffPoseHead(BaseHead):
             pyramid.append(x)
         return pyramid
 
-    def denoise(self, pyramid: Sequence[Tensor], x_t: Tensor, t: Tensor) -> Tensor:
-        """Predict clean heatmaps ``x0 (B, K, 4h, 4w)`` from noisy ``x_t (B, K, 4h, 4w)`` in ``[0, 1]``, steps
-        ``t (B,)`` and the feature pyramid of :meth:`feature_pyramid` (batch ``B``)."""
-        scale, shift = self.film(self.time_embed(t)).chunk(2, dim=1)
+    def denoise(self, pyramid: Sequence[Tensor], x_t: Tensor, t: Tensor, x_prev: Optional[Tensor] = None) -> Tensor:
+        """Predict clean heatmaps ``x0 (B, K, 4h, 4w)`` from the noisy network input ``x_t (B, K, 4h, 4w)``,
+        steps ``t (B,)`` and the feature pyramid of :meth:`feature_pyramid` (batch ``B``).
+
+        ``x_prev (B, K, 4h, 4w)``: the previous ``x0`` prediction, used with ``self_condition`` (zeros when
+        ``None``), ignored otherwise.
+        """
+        if self.self_condition:
+            x_t = torch.cat([x_t, torch.zeros_like(x_t) if x_prev is None else x_prev], dim=1)
+        temb = self.time_embed(t)
+        scale, shift = self.film(temb).chunk(2, dim=1)
         hm = self.heatmap_embed(x_t) * (1 + scale[..., None, None]) + shift[..., None, None]
         heatmaps = [hm]
         for down in self.heatmap_down:
             heatmaps.insert(0, down(heatmaps[0]))  # ends as [x̄¹, x̄², x̄³]
 
-        out_size = x_t.shape[-2:]
-        fused = 0
-        for interaction, feat, heatmap in zip(self.interactions, pyramid, heatmaps):
+        out_size = hm.shape[-2:]
+        outputs = []
+        for j, (interaction, feat, heatmap) in enumerate(zip(self.interactions, pyramid, heatmaps)):
             y = interaction(feat, heatmap)
+            if self.interaction_films is not None:
+                s, b = self.interaction_films[j](temb).chunk(2, dim=1)
+                y = y * (1 + s[..., None, None]) + b[..., None, None]
             if y.shape[-2:] != out_size:
                 y = F.interpolate(y, size=out_size, mode='bilinear', align_corners=False)
-            fused = fused + y
+            outputs.append(y)
+        fused = self.scale_fusion(torch.cat(outputs, dim=1)) if self.scale_fusion is not None else sum(outputs)
         return self.final_layer(fused)
 
     def _check_heatmap_size(self, feat: Tensor, heatmap_hw: Tuple[int, int], source: str) -> None:
@@ -267,10 +342,10 @@ class DiffPoseHead(BaseHead):
         B, N = feat.shape[0], num_noise_groups
         # Groups of one sample are contiguous: index b * N + n.
         pyramid = [p.repeat_interleave(N, dim=0) for p in self.feature_pyramid(feat)]
-        H, W = pyramid[-1].shape[-2:]
+        H, W = 4 * feat.shape[-2], 4 * feat.shape[-1]
 
-        def denoise_fn(x_t: Tensor, t: Tensor) -> Tensor:
-            return self.denoise(pyramid, x_t, t)
+        def denoise_fn(x_t: Tensor, t: Tensor, x_prev: Optional[Tensor]) -> Tensor:
+            return self.denoise(pyramid, x_t, t, x_prev)
 
         x0 = self.diffusion.sample(
             denoise_fn, (B * N, self.out_channels, H, W), sampling_steps, eta=eta, generator=generator,
@@ -376,15 +451,30 @@ class DiffPoseHead(BaseHead):
              feats: Tuple[Tensor],
              batch_data_samples: OptSampleList,
              train_cfg: ConfigType = {}) -> dict:
-        """Algorithm 1: diffuse the GT heatmaps to a random step and regress them back (x0 prediction)."""
+        """Algorithm 1: diffuse the GT heatmaps to a random step and regress them back (x0 prediction).
+
+        With ``num_train_draws = D`` every image is diffused ``D`` times (independent ``t`` and noise) and the
+        loss averages over all draws; the feature pyramid is computed once. With ``self_condition``, on half
+        of the iterations the network first predicts ``x0`` without gradient and then sees that prediction.
+        """
         feat = feats[-1]
         gt_heatmaps = torch.stack([d.gt_fields.heatmaps for d in batch_data_samples])
         keypoint_weights = torch.cat([d.gt_instance_labels.keypoint_weights for d in batch_data_samples])
         self._check_heatmap_size(feat, gt_heatmaps.shape[-2:], 'ground-truth (gt_fields.heatmaps)')
 
+        pyramid = self.feature_pyramid(feat)
+        if self.num_train_draws > 1:
+            D = self.num_train_draws
+            pyramid = [p.repeat_interleave(D, dim=0) for p in pyramid]
+            gt_heatmaps = gt_heatmaps.repeat_interleave(D, dim=0)
+            keypoint_weights = keypoint_weights.repeat_interleave(D, dim=0)
         t = self.diffusion.sample_timesteps(gt_heatmaps.shape[0], gt_heatmaps.device)
         x_t = self.diffusion.q_sample(gt_heatmaps, t)
-        pred = self.denoise(self.feature_pyramid(feat), x_t, t)
+        x_prev = None
+        if self.self_condition and torch.rand(()).item() < 0.5:
+            with torch.no_grad():
+                x_prev = self.denoise(pyramid, x_t, t).detach()
+        pred = self.denoise(pyramid, x_t, t, x_prev)
 
         losses = dict(loss_kpt=self.loss_module(pred, gt_heatmaps, keypoint_weights))
         if train_cfg.get('compute_acc', True):

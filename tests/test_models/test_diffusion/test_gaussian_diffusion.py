@@ -128,7 +128,8 @@ def test_sample_with_perfect_denoiser_recovers_x0(steps):
     target = torch.rand(3, 2, 4, 4, generator=torch.Generator().manual_seed(4))
     calls = []
 
-    def oracle(x_t, t):
+    def oracle(x_t, t, x_prev):
+        assert x_prev is None if not calls else torch.equal(x_prev, target)  # the previous step's prediction
         assert x_t.min() >= 0 and x_t.max() <= 1  # the network only ever sees data-range inputs
         calls.append(t.tolist())
         return target
@@ -142,7 +143,7 @@ def test_sample_with_perfect_denoiser_recovers_x0(steps):
 def test_sample_seeded_determinism_and_noise_dependence():
     diff = GaussianDiffusion()
 
-    def denoiser(x_t, t):  # a denoiser whose output depends on its input and on t
+    def denoiser(x_t, t, x_prev):  # a denoiser whose output depends on its input and on t
         return (x_t * 0.5 + 0.25) * (1 - t[:, None, None, None] / 2000)
 
     run = lambda seed, eta: diff.sample(  # noqa: E731
@@ -171,3 +172,39 @@ def test_timestep_embedding():
     assert out.shape == (2, 32) and not torch.allclose(out[0], out[1])
     with pytest.raises(ValueError, match='even'):
         sinusoidal_embedding(torch.tensor([1]), 7)
+
+
+def test_normalized_network_input_has_unit_second_moment():
+    """``input_mode='normalize'`` divides x_t by sqrt(ᾱ s² + 1 - ᾱ): for background data (x0 = 0, signal -s)
+    that is exactly the root mean square of x_t, at every t and scale; nothing is clamped."""
+    g = torch.Generator().manual_seed(0)
+    x0 = torch.zeros(100_000, 1)
+    for scale in (0.1, 2.0):
+        diff = GaussianDiffusion(signal_scale=scale, input_mode='normalize')
+        for t in (0, 500, 999):
+            x_in = diff.q_sample(x0, torch.full((100_000, ), t), generator=g)
+            assert x_in.pow(2).mean().item() == pytest.approx(1.0, abs=0.02)
+        # at t = 0 the input is the data in signal units divided by the scale: 2 * x0 - 1
+        peak = diff.q_sample(torch.ones(1, 1), torch.zeros(1, dtype=torch.long), noise=torch.zeros(1, 1))
+        assert peak.item() == pytest.approx(1.0, abs=0.005)
+    clamp = GaussianDiffusion(signal_scale=0.1)
+    pure_noise = clamp.q_sample(x0, torch.full((100_000, ), 999), generator=g)
+    # the clamp of DiffusionDet makes pure noise nearly binary at small scales: most values hit 0 or 1
+    assert ((pure_noise == 0) | (pure_noise == 1)).float().mean().item() > 0.9
+
+
+def test_last_step_prob_moves_draws_to_pure_noise():
+    diff = GaussianDiffusion(last_step_prob=0.3)
+    t = diff.sample_timesteps(100_000, torch.device('cpu'), torch.Generator().manual_seed(0))
+    assert (t == 999).float().mean().item() == pytest.approx(0.3 + 0.7 / 1000, abs=0.01)
+    rest = t[t != 999]
+    counts = torch.bincount(rest // 100, minlength=10).float()
+    assert torch.allclose(counts / len(rest), torch.full((10, ), 0.1), atol=0.01)
+
+
+@pytest.mark.parametrize('kwargs,match', [(dict(input_mode='clip'), 'input_mode'),
+                                          (dict(last_step_prob=1.5), 'last_step_prob'),
+                                          (dict(signal_scale=0), 'signal_scale')])
+def test_invalid_schedule_settings_name_the_option(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        GaussianDiffusion(**kwargs)

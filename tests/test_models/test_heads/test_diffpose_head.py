@@ -22,8 +22,10 @@ CODEC = dict(type='MSRAHeatmap', input_size=(48, 64), heatmap_size=(12, 16), sig
 
 
 def build_head(**kwargs):
+    # PyTorch's initialisation (init_cfg=[]): the sampling tests need a network whose output visibly depends on
+    # its noisy input, which the default near-zero initialisation of the convolutions does not give.
     cfg = dict(type='DiffPoseHead', in_channels=C, out_channels=K, feat_channels=(16, 8, 8), heatmap_channels=8,
-               time_embed_dims=8, num_heads=2, decoder=CODEC)
+               time_embed_dims=8, num_heads=2, decoder=CODEC, init_cfg=[])
     cfg.update(kwargs)
     torch.manual_seed(0)
     head = MODELS.build(cfg)
@@ -94,7 +96,7 @@ def test_sampling_is_batched_seeded_and_spread_is_reported(num_noise_groups, sam
     feat = torch.randn(2, C, h, w)
     calls = []
     denoise = head.denoise
-    head.denoise = lambda pyr, x_t, t: calls.append((x_t.shape[0], t[0].item())) or denoise(pyr, x_t, t)
+    head.denoise = lambda pyr, x_t, t, x_prev: calls.append((x_t.shape[0], t[0].item())) or denoise(pyr, x_t, t, x_prev)
     cfg = dict(num_noise_groups=num_noise_groups, sampling_steps=sampling_steps, seed=5, output_heatmaps=True)
     preds, fields = head.predict((feat, ), data_samples(2), test_cfg=cfg)
     # the N groups of all samples go through the network together, once per DDIM step
@@ -217,7 +219,7 @@ def test_head_in_plain_topdown_estimator_with_cfg_override():
     model.eval()
     steps = []
     denoise = model.head.denoise
-    model.head.denoise = lambda pyr, x_t, t: steps.append(t[0].item()) or denoise(pyr, x_t, t)
+    model.head.denoise = lambda pyr, x_t, t, x_prev: steps.append(t[0].item()) or denoise(pyr, x_t, t, x_prev)
     with torch.no_grad():
         out = model.predict(inputs, data_samples(2))
     assert steps == [999, 749, 499, 249] * 2  # plain and flipped pass
@@ -228,3 +230,111 @@ def test_head_in_plain_topdown_estimator_with_cfg_override():
     with torch.no_grad():
         model.predict(inputs, data_samples(2))
     assert steps == [999, 999]
+
+
+@pytest.mark.parametrize('kwargs', [
+    dict(interaction='concat'),
+    dict(num_scales=1),
+    dict(scale_fusion='concat'),
+    dict(heatmap_norm_cfg=dict(type='GN', num_groups=2)),
+    dict(step_condition='all'),
+    dict(self_condition=True),
+    dict(diffusion=dict(signal_scale=0.1, input_mode='normalize', last_step_prob=0.5)),
+])
+def test_variants_train_and_sample(kwargs):
+    """Every ablation switch builds, gives a finite loss whose gradient reaches every parameter, and samples."""
+    head = build_head(**kwargs).train()
+    gt = gaussian_heatmaps([[[2, 3], [5, 8], [9, 14]], [[1, 1], [6, 6], [10, 2]]])
+    torch.manual_seed(0)
+    for _ in range(2):  # self-conditioning uses its own prediction on about half of the iterations
+        head.zero_grad()
+        losses = head.loss((torch.randn(2, C, h, w), ), data_samples(2, gt))
+        assert torch.isfinite(losses['loss_kpt'])
+        losses['loss_kpt'].backward()
+        assert all(p.grad is not None for p in head.parameters() if p.requires_grad)
+    preds = head.eval().predict((torch.randn(2, C, h, w), ), data_samples(2),
+                                test_cfg=dict(num_noise_groups=2, sampling_steps=2, seed=0))
+    assert np.isfinite(preds[0].keypoints).all()
+
+
+def test_concat_interaction_has_no_lookup_mask():
+    """'concat' (Table 4 Direct) feeds the refined heatmap itself, 'lookup' only a sigmoid mask of it: with the
+    feature fixed, the lookup branch output is a function of the 1-channel mask (max over channels)."""
+    lookup, concat = build_head().interactions[1], build_head(interaction='concat').interactions[1]
+    assert lookup.interact[0].conv.in_channels == 2 * 8 and concat.interact[0].conv.in_channels == 8 + 8
+    feat, hm = torch.randn(1, 8, 8, 6), torch.randn(1, 8, 8, 6)
+    lookup.eval()
+    masks = []
+    lookup.interact.register_forward_pre_hook(lambda m, args: masks.append(args[0][:, :8] / feat))
+    lookup(feat, hm)
+    # the first half of the interaction input is A ⊙ F with a single-channel A in (0, 1)
+    a = masks[0]
+    assert torch.allclose(a, a[:, :1].expand_as(a), atol=1e-5) and a.min() > 0 and a.max() < 1
+
+
+def test_self_conditioning_feeds_the_previous_prediction():
+    head = build_head(self_condition=True)
+    assert head.heatmap_embed.in_channels == 2 * K
+    seen = []
+    denoise = head.denoise
+    head.denoise = lambda pyr, x_t, t, x_prev: seen.append(x_prev) or outs.append(denoise(pyr, x_t, t, x_prev)) \
+        or outs[-1]
+    outs = []
+    head.sample(torch.randn(2, C, h, w), 3, 3, eta=1.0, generator=torch.Generator().manual_seed(0))
+    assert seen[0] is None and all(torch.equal(p, o) for p, o in zip(seen[1:], outs[:-1]))
+    # the input it sees changes the prediction (it is used), and None means zeros
+    pyr = head.feature_pyramid(torch.randn(1, C, h, w))
+    x_t, t = torch.rand(1, K, 16, 12), torch.tensor([500])
+    assert torch.equal(denoise(pyr, x_t, t), denoise(pyr, x_t, t, torch.zeros(1, K, 16, 12)))
+    assert not torch.allclose(denoise(pyr, x_t, t), denoise(pyr, x_t, t, torch.ones(1, K, 16, 12)))
+
+
+def test_num_train_draws_averages_the_loss_over_independent_draws():
+    head = build_head(num_train_draws=3).train()
+    feat = torch.randn(2, C, h, w)
+    gt = gaussian_heatmaps([[[2, 3], [5, 8], [9, 14]], [[1, 1], [6, 6], [10, 2]]])
+    torch.manual_seed(3)
+    loss = head.loss((feat, ), data_samples(2, gt))['loss_kpt']
+    torch.manual_seed(3)
+    pyramid = [p.repeat_interleave(3, dim=0) for p in head.feature_pyramid(feat)]
+    t = head.diffusion.sample_timesteps(6, feat.device)
+    x_t = head.diffusion.q_sample(gt.repeat_interleave(3, dim=0), t)
+    pred = head.denoise(pyramid, x_t, t)
+    weights = torch.tensor([1., 1., 0.])[None, :, None, None]
+    expected = (F.mse_loss(pred, gt.repeat_interleave(3, dim=0), reduction='none') * weights).mean()
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert len(set(t.tolist())) > 2  # each image got different steps
+
+
+def test_group_norm_keeps_noisy_path_samples_independent():
+    """In training mode BatchNorm makes a sample's embedded heatmap depend on the other samples of the batch;
+    GroupNorm does not."""
+    x = torch.randn(4, 8, 8, 6)
+    for norm, independent in ((dict(type='BN'), False), (dict(type='GN', num_groups=2), True)):
+        down = build_head(heatmap_norm_cfg=norm).train().heatmap_down[0]
+        alone, together = down(x[:1]), down(torch.cat([x[:1], 3 * x[1:] + 1]))[:1]
+        assert torch.allclose(alone, together, atol=1e-5) == independent
+
+
+@pytest.mark.parametrize('kwargs,match', [(dict(interaction='mask'), 'interaction'),
+                                          (dict(num_scales=2), 'num_scales'),
+                                          (dict(scale_fusion='max'), 'scale_fusion'),
+                                          (dict(step_condition='none'), 'step_condition'),
+                                          (dict(num_train_draws=0), 'num_train_draws')])
+def test_invalid_variant_options_name_the_option(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        build_head(**kwargs)
+
+
+def test_default_initialisation_is_heatmap_heads():
+    """Without init_cfg the head is initialised like MMPose's HeatmapHead (N(0, 0.001) convolutions and
+    deconvolutions, BatchNorm weight 1), and every step FiLM starts as the identity."""
+    head = build_head(init_cfg=None, step_condition='all')
+    for conv in (head.final_layer, head.heatmap_embed, head.feat_proj[1][0]):
+        assert conv.weight.std().item() == pytest.approx(0.001, rel=0.2)
+        if conv.bias is not None:
+            assert torch.all(conv.bias == 0)
+    assert torch.all(head.feat_proj[1][1].weight == 1)
+    for film in [head.film] + list(head.interaction_films):
+        assert torch.all(film[-1].weight == 0) and torch.all(film[-1].bias == 0)
+    assert build_head().final_layer.weight.std().item() > 0.01  # init_cfg=[]: PyTorch's defaults
