@@ -101,14 +101,15 @@ def test_head_variant_configs(tool, data_root):
     from mmpose.registry import MODELS
     init_default_scope('mmpose')
     cfg = tool.base_config(tool.parse_args(['--data-root', str(data_root)]))
-    # a config with two fixes: scale 0.2 and self-conditioning
+    # a config with three fixes: scale 0.2, the normalised input and self-conditioning
     cfg.model.head.diffusion.signal_scale = 0.2
+    cfg.model.head.diffusion.input_mode = 'normalize'
     cfg.model.head.self_condition = True
     runs = {name: (label, run_cfg) for name, label, _, run_cfg in tool.training_rows(cfg, tool.EXPERIMENTS)}
     assert list(runs)[:4] == ['delta2', 'delta0', 'heatmap_head', 'paper']
     # the default (HeatmapHead-style) initialisation counts as a fix too: its row uses PyTorch's (init_cfg=[])
-    assert {'undo_signal_scale', 'undo_self_condition', 'undo_init_cfg'} <= set(runs)
-    assert not {'undo_input_mode', 'undo_num_train_draws'} & set(runs)  # unchanged keys get no row
+    assert {'undo_signal_scale', 'undo_input_mode', 'undo_self_condition', 'undo_init_cfg'} <= set(runs)
+    assert not {'undo_last_step_prob', 'undo_num_train_draws'} & set(runs)  # unchanged keys get no row
     assert runs['undo_init_cfg'][1].model.head.init_cfg == [] and runs['undo_init_cfg'][0] == 'PyTorch default init'
     assert runs['undo_self_condition'][0] == 'self_condition=False (paper)'
     undo = runs['undo_signal_scale'][1].model.head
