@@ -57,7 +57,7 @@ from mmengine.logging import print_log
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
-from diffpose_mm.engine.hooks.diffusion_sampling_hook import SAMPLING_KEYS
+from diffpose_mm.models.diffusion.sampling_cfg import SAMPLING_KEYS
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_CONFIG = osp.join(REPO, 'configs', 'diffpose', 'diffpose_tiny_synthetic.py')

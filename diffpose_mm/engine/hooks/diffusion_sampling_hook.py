@@ -9,9 +9,7 @@ from mmengine.model import is_model_wrapper
 
 from mmpose.registry import HOOKS
 
-from ...models.heads.diffpose_head import DEFAULT_SAMPLING
-
-SAMPLING_KEYS = tuple(DEFAULT_SAMPLING)  # the test_cfg keys DiffPoseHead samples with
+from ...models.diffusion.sampling_cfg import SAMPLING_KEYS
 SweepEntry = Union[Sequence[int], Dict[str, Union[int, float]]]
 
 

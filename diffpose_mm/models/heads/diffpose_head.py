@@ -14,10 +14,8 @@ from mmpose.models.utils.tta import flip_heatmaps
 from mmpose.registry import KEYPOINT_CODECS, MODELS
 from mmpose.utils.tensor_utils import to_numpy
 from mmpose.utils.typing import ConfigType, Features, OptConfigType, OptSampleList, Predictions
+from ..diffusion.sampling_cfg import parse_sampling_cfg
 from ..diffusion.time_embedding import TimestepEmbedding, sinusoidal_embedding
-
-# Sampling defaults (paper §4.1); every key can be overridden by the model's ``test_cfg``.
-DEFAULT_SAMPLING = dict(num_noise_groups=10, sampling_steps=4, eta=1.0, seed=None)
 
 
 def _transformer(dims: int, num_heads: int, num_layers: int, mlp_ratio: float) -> nn.TransformerEncoder:
@@ -362,13 +360,7 @@ class DiffPoseHead(BaseHead):
     # ------------------------------------------------------------------ test-time settings
     @staticmethod
     def _sampling_cfg(test_cfg: ConfigType) -> dict:
-        cfg = {key: test_cfg.get(key, default) for key, default in DEFAULT_SAMPLING.items()}
-        for key in ('num_noise_groups', 'sampling_steps'):
-            if not isinstance(cfg[key], (int, np.integer)) or isinstance(cfg[key], bool) or cfg[key] < 1:
-                raise ValueError(f'DiffPoseHead: test_cfg.{key} must be a positive integer, got {cfg[key]!r}')
-        if not 0 <= float(cfg['eta']) <= 1:
-            raise ValueError(f'DiffPoseHead: test_cfg.eta must be in [0, 1], got {cfg["eta"]!r}')
-        return cfg
+        return parse_sampling_cfg(test_cfg, owner='DiffPoseHead')
 
     @staticmethod
     def _resolve_seed(seed: Optional[int]) -> int:
