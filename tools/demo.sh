@@ -1,20 +1,19 @@
 #!/usr/bin/env bash
 # The main job end to end on the bundled default (called by `make demo`):
 #   1. generate the synthetic PoseTrack18-layout video dataset (deterministic, seed 0),
-#   2. train the tiny DiffPose config with `mim train`,
-#   3. test the last checkpoint with `mim test`, which prints the per-joint PoseTrack AP table and COCO AP.
+#   2. train the tiny DiffPose config with tools/train.py (MMPose's train script, diffpose_mm registered),
+#   3. test the last checkpoint with tools/test.py, which prints the per-joint PoseTrack AP table and COCO AP.
 set -euo pipefail
 PY=${1:-.venv/bin/python}
-BIN=$(dirname "$PY")
 CONFIG=configs/diffpose/diffpose_tiny_synthetic.py
 DATA=data/synthetic_posetrack18
 WORK=work_dirs/diffpose_tiny_synthetic
 
 "$PY" tools/dataset_converters/make_synthetic_posetrack.py --out "$DATA" --seed 0
 rm -rf "$WORK"
-"$BIN/mim" train mmpose "$CONFIG" --work-dir "$WORK"
+"$PY" tools/train.py "$CONFIG" --work-dir "$WORK"
 CKPT=$(ls -t "$WORK"/epoch_*.pth | head -n 1)
-"$BIN/mim" test mmpose "$CONFIG" --checkpoint "$CKPT" --work-dir "$WORK/test" 2>&1 | tee "$WORK/test.log"
+"$PY" tools/test.py "$CONFIG" "$CKPT" --work-dir "$WORK/test" 2>&1 | tee "$WORK/test.log"
 echo
 echo "DiffPose (tiny) on the synthetic val videos, $CKPT (full log: $WORK/test.log)"
 echo "PoseTrack AP (%), per joint:"

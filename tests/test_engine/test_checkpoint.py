@@ -1,5 +1,8 @@
-"""An interrupted training run resumes from its own checkpoint (torch >= 2.6 + mmengine 0.10.7)."""
+"""Checkpoints load with ``weights_only=True`` and MMEngine's allowlist: resume works, anything else is refused."""
+import os
 import pickle
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -7,7 +10,7 @@ import torch.nn as nn
 from mmengine.model import BaseModel
 from mmengine.runner import Runner
 
-import diffpose_mm  # noqa: F401  (installs the local checkpoint loader)
+from diffpose_mm.engine.checkpoint import CheckpointLoadError, load_checkpoint_file, mmengine_checkpoint_globals
 
 
 class ToyRegressor(BaseModel):
@@ -63,9 +66,81 @@ def test_interrupted_run_resumes_to_same_weights(tmp_path):
     make_runner(tmp_path / 'resumed', max_epochs=1).train()
     # ... then resumed from the latest checkpoint of the same work_dir and run to the end.
     resumed = make_runner(tmp_path / 'resumed', max_epochs=3, resume=True)
-    resumed.train()
+    with mmengine_checkpoint_globals(str(tmp_path / 'resumed')):
+        resumed.train()
 
     assert resumed.epoch == 3
     assert resumed.iter == straight.iter == 12
     for (name, p1), (_, p2) in zip(straight.model.named_parameters(), resumed.model.named_parameters()):
         torch.testing.assert_close(p1, p2, msg=f'parameter {name} differs after resume')
+
+
+class _RunsCode:
+    """Un-pickling this runs ``touch <path>``: a stand-in for a malicious checkpoint."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (os.system, (f'touch {self.path}', ))
+
+
+def test_malicious_checkpoint_is_refused_naming_file_and_type(tmp_path):
+    marker = tmp_path / 'code_ran'
+    ckpt = tmp_path / 'evil.pth'
+    torch.save(dict(state_dict={}, meta=_RunsCode(marker)), ckpt)
+    with pytest.raises(CheckpointLoadError, match=r'evil\.pth.*(posix|os)\.system'):
+        load_checkpoint_file(str(ckpt))
+    assert not marker.exists()
+    # the same inside a run: MMEngine's own loader, within the context
+    runner = make_runner(tmp_path / 'run', max_epochs=1)
+    with pytest.raises(CheckpointLoadError, match='evil.pth'):
+        with mmengine_checkpoint_globals(str(ckpt)):
+            runner.load_checkpoint(str(ckpt))
+    assert not marker.exists()
+
+
+def test_getattr_is_limited_to_history_buffer_statistics(tmp_path):
+
+    class _Getattr:
+
+        def __reduce__(self):
+            return (getattr, (nn.Module, '__init__'))
+
+    torch.save(dict(x=_Getattr()), tmp_path / 'g.pth')
+    with pytest.raises(CheckpointLoadError, match='g.pth'):
+        load_checkpoint_file(str(tmp_path / 'g.pth'))
+
+
+def test_truncated_checkpoint_names_the_file(tmp_path):
+    make_runner(tmp_path, max_epochs=1).train()
+    data = (tmp_path / 'epoch_1.pth').read_bytes()
+    (tmp_path / 'cut.pth').write_bytes(data[:len(data) // 2])
+    with pytest.raises(CheckpointLoadError, match=r'cut\.pth is truncated or corrupt'):
+        load_checkpoint_file(str(tmp_path / 'cut.pth'))
+    ckpt = load_checkpoint_file(str(tmp_path / 'epoch_1.pth'))  # the intact one loads
+    assert ckpt['meta']['epoch'] == 1 and 'message_hub' in ckpt
+
+
+def test_import_changes_nothing_process_wide():
+    """``import diffpose_mm`` leaves MMEngine's loaders and torch's safe globals as they were."""
+    code = ('from mmengine.runner.checkpoint import CheckpointLoader as C; import torch; '
+            'before = (dict(C._schemes), list(torch.serialization.get_safe_globals())); '
+            'import diffpose_mm; '
+            'after = (dict(C._schemes), list(torch.serialization.get_safe_globals())); '
+            'assert before == after, (before, after); print("unchanged")')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
+    assert out.returncode == 0 and 'unchanged' in out.stdout, out.stderr[-2000:]
+
+
+def test_trusted_opt_in_loads_other_types(tmp_path):
+    """The documented opt-in for trusted files is torch's own TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1."""
+    from fractions import Fraction
+    torch.save(dict(meta=dict(note=Fraction(1, 3))), tmp_path / 'trusted.pth')
+    with pytest.raises(CheckpointLoadError, match='fractions.Fraction'):
+        load_checkpoint_file(str(tmp_path / 'trusted.pth'))
+    code = ('import torch, diffpose_mm; from diffpose_mm.engine.checkpoint import load_checkpoint_file; '
+            f'print(load_checkpoint_file({str(tmp_path / "trusted.pth")!r})["meta"]["note"])')
+    env = dict(os.environ, TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD='1')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0 and out.stdout.strip() == '1/3', out.stderr[-2000:]

@@ -1,8 +1,10 @@
-"""`mim train` / `mim test` end to end on tiny synthetic data, both ways users run them:
+"""`mim train` / `mim test` end to end on tiny synthetic data, the ways users run them:
 
 * `mim train mmpose configs/diffpose/X.py` (the config's `custom_imports` loads diffpose_mm; any install mode),
-  including an interrupted-then-resumed run and `--show-dir` on multi-frame samples;
-* `mim train diffpose_mm X.py` from a non-editable install (a built wheel) that ships `diffpose_mm/.mim/`.
+  then, interrupted, resumed with this repository's `tools/train.py` and tested with `tools/test.py` (they load
+  checkpoints with the allowlist of diffpose_mm/engine/checkpoint.py; MMPose's own scripts cannot load
+  MMEngine checkpoints on torch >= 2.6), with `--show-dir` on multi-frame samples;
+* `mim train/test diffpose_mm X.py` from a non-editable install (a built wheel) that ships `diffpose_mm/.mim/`.
 """
 import os
 import re
@@ -69,14 +71,14 @@ def test_mim_train_resume_test_show_dir_custom_imports(data_root, tmp_path):
     assert 'loss_kpt' in out
 
     # interrupted after epoch 1: resume and continue to epoch 2 from the same work dir
-    out = run([MIM, 'train', 'mmpose', config, '--work-dir', str(work), '--resume', '--cfg-options',
+    out = run([sys.executable, 'tools/train.py', config, '--work-dir', str(work), '--resume', '--cfg-options',
                *small_run_options(data_root, max_epochs=2)])
     assert 'resumed epoch: 1' in out, out[-3000:]
     assert 'Epoch(train) [2]' in out and 'Epoch(train) [1]' not in out
     assert (work / 'epoch_2.pth').is_file()
 
     show = tmp_path / 'show'
-    out = run([MIM, 'test', 'mmpose', config, '--checkpoint', str(work / 'epoch_2.pth'), '--work-dir',
+    out = run([sys.executable, 'tools/test.py', config, str(work / 'epoch_2.pth'), '--work-dir',
                str(tmp_path / 'test'), '--show-dir', str(show), '--cfg-options',
                *small_run_options(data_root)])
     assert_ap_table(out)

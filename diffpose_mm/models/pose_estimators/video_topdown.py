@@ -17,7 +17,17 @@ class VideoTopdownPoseEstimator(TopdownPoseEstimator):
     a neck, ``T = 1`` features go to the head as ``(B, C, h, w)``, i.e. the estimator then behaves exactly like
     :class:`TopdownPoseEstimator`. Flip test needs nothing extra: MMPose's ``inputs.flip(-1)`` flips the width
     of every frame. Constructor arguments are those of :class:`TopdownPoseEstimator`.
+
+    The head reads the estimator's own ``test_cfg`` dict (MMPose gives it a copy), so test-time settings such as
+    the diffusion sampling keys are set in one place, ``model.test_cfg``, for ``predict`` and ``forward`` alike.
     """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.with_head:
+            # BasePoseEstimator sets `head.test_cfg = test_cfg.copy()`: a second dict that a change of
+            # `model.test_cfg` (e.g. by SamplingSweepTestLoop) would leave stale for `head.forward`
+            self.head.test_cfg = self.test_cfg
 
     def extract_feat(self, inputs: Tensor) -> Tuple[Tensor]:
         """Per-frame backbone features, fused by the neck.

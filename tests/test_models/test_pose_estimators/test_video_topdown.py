@@ -152,6 +152,25 @@ def test_bad_inputs_raise_clear_errors():
         video_model().extract_feat(torch.randn(1, 5, 3, 32, 32))
 
 
+def test_head_shares_the_estimator_test_cfg():
+    """One dict holds the sampling settings: a change of model.test_cfg reaches head.forward too."""
+    model = video_model(test_cfg=dict(num_noise_groups=1, sampling_steps=2, seed=0)).eval()
+    assert model.head.test_cfg is model.test_cfg
+    no_cfg = build('VideoTopdownPoseEstimator', backbone=TINY_RESNET, head=HEATMAP_HEAD)  # test_cfg=None -> {}
+    assert no_cfg.head.test_cfg is no_cfg.test_cfg == {}
+    steps = []
+    denoise = model.head.denoise
+    model.head.denoise = lambda pyr, x_t, t, x_prev: steps.append(t[0].item()) or denoise(pyr, x_t, t, x_prev)
+    x = torch.randn(1, 3, 3, 32, 32)
+    with torch.no_grad():
+        model(x, None, mode='tensor')
+        assert len(steps) == 2
+        steps.clear()
+        model.test_cfg['sampling_steps'] = 1
+        model(x, None, mode='tensor')
+    assert len(steps) == 1
+
+
 def blob_batch(B, rng, T=3, S=32, HM=16):
     """Clips of noisy images with a coloured blob per keypoint (jittering across frames) and GT heatmaps."""
     kpts = rng.uniform(4, S - 4, size=(B, K, 2))

@@ -1,3 +1,0 @@
-from .diffusion_sampling_hook import DiffusionSamplingHook
-
-__all__ = ['DiffusionSamplingHook']

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# MMPose's tools/dist_train.sh, on torch.distributed.run and this repository's tools/train.py (diffpose_mm
+# registered; on machines without CUDA the processes talk over gloo, see diffpose_mm/engine/launch.py).
+#   bash tools/dist_train.sh CONFIG NUM_PROCESSES [train.py options]     PYTHON=.venv/bin/python to pick the venv
+CONFIG=$1
+GPUS=$2
+NNODES=${NNODES:-1}
+NODE_RANK=${NODE_RANK:-0}
+PORT=${PORT:-29500}
+MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
+
+PYTHONPATH="$(dirname $0)/..":$PYTHONPATH \
+${PYTHON:-python} -m torch.distributed.run \
+    --nnodes=$NNODES \
+    --node_rank=$NODE_RANK \
+    --master_addr=$MASTER_ADDR \
+    --nproc_per_node=$GPUS \
+    --master_port=$PORT \
+    $(dirname "$0")/train.py \
+    $CONFIG \
+    --launcher pytorch ${@:3}
