@@ -1,10 +1,8 @@
 """Loading of the frames of a video sample."""
 from typing import List, Optional
 
-import mmcv
 import numpy as np
-from mmcv.transforms import BaseTransform
-from mmengine import fileio
+from mmcv.transforms import BaseTransform, LoadImageFromFile
 from mmpose.registry import TRANSFORMS
 
 
@@ -32,6 +30,9 @@ class LoadVideoFrames(BaseTransform):
         imdecode_backend (str): ``backend`` of :func:`mmcv.imfrombytes`. Default: ``'cv2'``.
         backend_args (dict, optional): File backend arguments of :func:`mmengine.fileio.get`.
             Default: ``None``.
+
+    Each frame is loaded by mmcv's :class:`~mmcv.transforms.LoadImageFromFile` with these settings; a missing
+    frame raises ``FileNotFoundError`` and an undecodable one ``ValueError``, both naming the file.
     """
 
     def __init__(self,
@@ -43,19 +44,22 @@ class LoadVideoFrames(BaseTransform):
         self.color_type = color_type
         self.imdecode_backend = imdecode_backend
         self.backend_args = backend_args
+        # every frame is read and decoded by mmcv's single-image loader
+        self._load_frame = LoadImageFromFile(
+            to_float32=to_float32, color_type=color_type, imdecode_backend=imdecode_backend,
+            backend_args=backend_args)
 
     def _load(self, path: str) -> np.ndarray:
         try:
-            img_bytes = fileio.get(path, backend_args=self.backend_args)
+            return self._load_frame.transform(dict(img_path=path))['img']
         except FileNotFoundError as e:
             raise FileNotFoundError(f'Video frame {path} does not exist') from e
-        try:
-            img = mmcv.imfrombytes(img_bytes, flag=self.color_type, backend=self.imdecode_backend)
-        except Exception as e:  # decoders raise various types on broken data
-            raise ValueError(f'Video frame {path} could not be decoded ({e})') from e
-        if img is None:
-            raise ValueError(f'Video frame {path} could not be decoded (corrupt or not an image)')
-        return img.astype(np.float32) if self.to_float32 else img
+        except AssertionError as e:  # LoadImageFromFile asserts that the decoder returned an image
+            raise ValueError(f'Video frame {path} could not be decoded (corrupt or not an image)') from e
+        except Exception as e:
+            if isinstance(e, OSError) and e.filename is not None:
+                raise  # a read error of the file backend (permissions, a directory, ...): it names the file
+            raise ValueError(f'Video frame {path} could not be decoded ({e})') from e  # decoders raise various types
 
     def transform(self, results: dict) -> dict:
         if 'img' in results:

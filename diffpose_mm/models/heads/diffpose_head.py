@@ -10,33 +10,14 @@ from torch.nn import functional as F
 
 from mmpose.evaluation.functional import pose_pck_accuracy
 from mmpose.models.heads.base_head import BaseHead
+from mmpose.models.utils.transformer import nchw_to_nlc, nlc_to_nchw
 from mmpose.models.utils.tta import flip_heatmaps
 from mmpose.registry import KEYPOINT_CODECS, MODELS
 from mmpose.utils.tensor_utils import to_numpy
 from mmpose.utils.typing import ConfigType, Features, OptConfigType, OptSampleList, Predictions
 from ..diffusion.sampling_cfg import parse_sampling_cfg
-from ..diffusion.time_embedding import TimestepEmbedding, sinusoidal_embedding
-
-
-def _transformer(dims: int, num_heads: int, num_layers: int, mlp_ratio: float) -> nn.TransformerEncoder:
-    """Pre-LN Transformer encoder with a final LayerNorm (batch-first tokens ``(B, L, dims)``)."""
-    layer = nn.TransformerEncoderLayer(
-        dims,
-        num_heads,
-        dim_feedforward=int(dims * mlp_ratio),
-        dropout=0.,
-        activation='gelu',
-        batch_first=True,
-        norm_first=True)
-    return nn.TransformerEncoder(layer, num_layers, norm=nn.LayerNorm(dims), enable_nested_tensor=False)
-
-
-def _pos_embed_2d(h: int, w: int, dims: int, device: torch.device) -> Tensor:
-    """Fixed 2D sinusoidal position embedding ``(1, h*w, dims)`` (half for rows, half for columns)."""
-    ys, xs = torch.meshgrid(
-        torch.arange(h, device=device), torch.arange(w, device=device), indexing='ij')
-    return torch.cat([sinusoidal_embedding(ys.flatten(), dims // 2),
-                      sinusoidal_embedding(xs.flatten(), dims // 2)], dim=-1)[None]
+from ..diffusion.time_embedding import TimestepEmbedding
+from ..utils import build_transformer_encoder, sine_pos_embed_2d
 
 
 def _lookup_mask(refined: Tensor) -> Tensor:
@@ -64,20 +45,20 @@ class _LowResInteraction(nn.Module):
         super().__init__()
         self.interaction = interaction
         self.heatmap_embed = nn.Linear(heatmap_channels, feat_channels)
-        self.refine = _transformer(feat_channels, num_heads, num_refine_layers, mlp_ratio)
+        self.refine = build_transformer_encoder(feat_channels, num_heads, num_refine_layers, mlp_ratio)
         self.fuse_embed = nn.Linear(2 * feat_channels, feat_channels)
-        self.interact = _transformer(feat_channels, num_heads, num_interact_layers, mlp_ratio)
+        self.interact = build_transformer_encoder(feat_channels, num_heads, num_interact_layers, mlp_ratio)
         self.out_proj = nn.Linear(feat_channels, out_channels)
 
     def forward(self, feat: Tensor, heatmap: Tensor) -> Tensor:
-        B, C, h, w = feat.shape
-        pos = _pos_embed_2d(h, w, C, feat.device).to(feat.dtype)
-        hm_tokens = self.refine(self.heatmap_embed(heatmap.flatten(2).transpose(1, 2)) + pos)  # (B, hw, C)
-        tokens = feat.flatten(2).transpose(1, 2)
+        h, w = feat.shape[-2:]
+        pos = sine_pos_embed_2d(h, w, feat.shape[1], feat.device, feat.dtype)  # cached: once per size
+        hm_tokens = self.refine(self.heatmap_embed(nchw_to_nlc(heatmap)) + pos)  # (B, hw, C)
+        tokens = nchw_to_nlc(feat)
         if self.interaction == 'lookup':
             hm_tokens = hm_tokens.max(dim=-1, keepdim=True).values.sigmoid() * tokens  # A ⊙ F¹, A (B, hw, 1)
         tokens = self.interact(self.fuse_embed(torch.cat([hm_tokens, tokens], dim=-1)) + pos)
-        return self.out_proj(tokens).transpose(1, 2).reshape(B, -1, h, w)
+        return nlc_to_nchw(self.out_proj(tokens), (h, w))
 
 
 class _HighResInteraction(nn.Module):

@@ -6,8 +6,10 @@ from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
 from torch import Tensor, nn
 
+from mmpose.models.utils.transformer import nchw_to_nlc, nlc_to_nchw
 from mmpose.registry import MODELS
 from mmpose.utils.typing import OptMultiConfig
+from ..utils import build_transformer_encoder
 
 
 @MODELS.register_module()
@@ -60,15 +62,8 @@ class STRLNeck(BaseModule):
         self.patch_embed = nn.Conv2d(in_channels, embed_dims, kernel_size=1)
         num_tokens = num_frames * self.feat_size[0] * self.feat_size[1]
         self.pos_embed = nn.Parameter(torch.zeros(1, num_tokens, embed_dims))
-        layer = nn.TransformerEncoderLayer(
-            embed_dims,
-            num_heads,
-            dim_feedforward=int(embed_dims * mlp_ratio),
-            dropout=drop_rate,
-            activation='gelu',
-            batch_first=True,
-            norm_first=True)
-        self.encoder = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
+        self.encoder = build_transformer_encoder(
+            embed_dims, num_heads, num_layers, mlp_ratio, drop_rate, final_norm=False)
         self.norm = nn.LayerNorm(embed_dims)
         self.temporal_mlp = nn.Linear(num_frames, 1)
 
@@ -92,10 +87,10 @@ class STRLNeck(BaseModule):
                              f'num_frames={self.num_frames}, in_channels={self.in_channels}, '
                              f'feat_size={self.feat_size}; set these in the config to match the data and backbone')
 
-        tokens = self.patch_embed(x.flatten(0, 1))  # (B*T, D, h, w)
-        tokens = tokens.flatten(2).transpose(1, 2).reshape(B, T * h * w, self.embed_dims)
+        tokens = nchw_to_nlc(self.patch_embed(x.flatten(0, 1)))  # (B*T, hw, D)
+        tokens = tokens.reshape(B, T * h * w, self.embed_dims)
         tokens = self.norm(self.encoder(tokens + self.pos_embed))
         # (B, T, hw, D) -> frames last -> Linear over T -> (B, hw, D)
         tokens = tokens.reshape(B, T, h * w, self.embed_dims).permute(0, 2, 3, 1)
         fused = self.temporal_mlp(tokens).squeeze(-1)
-        return (fused.transpose(1, 2).reshape(B, self.embed_dims, h, w), )
+        return (nlc_to_nchw(fused, (h, w)), )

@@ -1,5 +1,6 @@
 """LoadVideoFrames, and the stock MMPose top-down pipeline applied to its frame lists."""
 import copy
+import os
 import os.path as osp
 
 import cv2
@@ -99,6 +100,62 @@ def test_missing_and_corrupt_frames(tmp_path):
         LoadVideoFrames()(dict(frame_paths=[paths[0], other_size]))
     with pytest.raises(KeyError, match='frame_paths'):
         LoadVideoFrames()(dict(img_path=paths[0]))
+
+
+def test_real_posetrack_frames_with_nearest_missing_frames(posetrack18_fixture):
+    """MMPose's PoseTrack18 fixture (TEST_DATA / 'posetrack18') has no neighbouring frames: with
+    missing_frame='nearest' every supporting frame is the key frame, loaded as MMPose's LoadImage loads it."""
+    root = posetrack18_fixture
+    ds = PoseTrackVideoDataset(
+        ann_file=str(root / 'annotations' / 'test_posetrack18_val.json'), data_root=str(root),
+        data_prefix=dict(img=''), test_mode=True, num_adjacent=2, missing_frame='nearest',
+        pipeline=[dict(type='LoadVideoFrames')])
+    single = TRANSFORMS.build(dict(type='LoadImage'))
+    for i in (0, len(ds) - 1):
+        results = ds[i]
+        assert results['frame_paths'] == [results['img_path']] * 5
+        key = single(dict(img_path=results['img_path']))
+        assert len(results['img']) == 5 and results['img_shape'] == key['img_shape']
+        for img in results['img']:
+            np.testing.assert_array_equal(img, key['img'])
+            np.testing.assert_array_equal(img, cv2.imread(results['img_path']))
+
+
+def test_loading_options(tmp_path):
+    rng = np.random.default_rng(2)
+    frames = [rng.integers(0, 256, size=(6, 8, 3), dtype=np.uint8) for _ in range(2)]
+    paths = write_frames(tmp_path, frames)
+    gray = LoadVideoFrames(color_type='grayscale')(dict(frame_paths=paths))['img']
+    for img, path in zip(gray, paths):
+        assert img.shape == (6, 8)
+        np.testing.assert_array_equal(img, cv2.imread(path, cv2.IMREAD_GRAYSCALE))
+    pillow = LoadVideoFrames(imdecode_backend='pillow')(dict(frame_paths=paths))['img']
+    for img, frame in zip(pillow, frames):
+        np.testing.assert_array_equal(img, frame)  # BGR, as with cv2
+    out = LoadVideoFrames(backend_args=dict(backend='local'))(dict(frame_paths=paths))
+    np.testing.assert_array_equal(out['img'][1], frames[1])
+    assert repr(LoadVideoFrames(to_float32=True, backend_args=dict(backend='local'))) == (
+        "LoadVideoFrames(to_float32=True, color_type='color', imdecode_backend='cv2', "
+        "backend_args={'backend': 'local'})")
+
+
+def test_read_errors_other_than_missing_files_pass_through(tmp_path):
+    paths = write_frames(tmp_path, [np.zeros((6, 8, 3), np.uint8)])
+    folder = tmp_path / 'frame_dir.png'
+    folder.mkdir()
+    with pytest.raises(OSError, match='frame_dir.png') as info:
+        LoadVideoFrames()(dict(frame_paths=[paths[0], str(folder)]))
+    assert not isinstance(info.value, FileNotFoundError)
+    empty = tmp_path / 'empty.png'
+    empty.write_bytes(b'')
+    with pytest.raises(ValueError, match='empty.png'):
+        LoadVideoFrames()(dict(frame_paths=[str(empty)]))
+    if os.name == 'posix' and os.geteuid() != 0:
+        locked = tmp_path / 'locked.png'
+        locked.write_bytes(b'')
+        locked.chmod(0)
+        with pytest.raises(PermissionError, match='locked.png'):
+            LoadVideoFrames()(dict(frame_paths=[str(locked)]))
 
 
 # ----------------------------------------------------------------------------- shared geometry

@@ -93,3 +93,55 @@ def test_bad_inputs():
         pre(batch([(5, 3, 4, 4), (3, 4, 4)]))
     with pytest.raises(ValueError, match='3-channel'):
         pre(batch([(5, 4, 4, 4)]))
+
+
+def test_random_batch_with_padding_and_channel_swap():
+    """Every frame: BGR->RGB, mean/std, bottom-right padding with pad_value to the batch's largest (H, W)
+    rounded up to pad_size_divisor; the same result for a list and for a default_collate stack."""
+    kwargs = dict(mean=MEAN, std=STD, bgr_to_rgb=True, pad_size_divisor=32, pad_value=7.5)
+    data = batch([(4, 3, 37, 20), (4, 3, 30, 41), (4, 3, 5, 7)], seed=3)
+    raw = [x.clone() for x in data['inputs']]
+    out = VideoPoseDataPreprocessor(**kwargs)(data)
+    assert out['inputs'].shape == (3, 4, 3, 64, 64) and len(out['data_samples']) == 3
+    for b, x in enumerate(raw):
+        H, W = x.shape[-2:]
+        ref = torch.full((4, 3, 64, 64), 7.5, dtype=torch.float64)
+        ref[..., :H, :W] = expected(x)
+        torch.testing.assert_close(out['inputs'][b].double(), ref, atol=1e-5, rtol=0)
+    assert [s.metainfo['pad_shape'] for s in out['data_samples']] == [(64, 32), (32, 64), (32, 32)]
+    same = batch([(4, 3, 30, 41)] * 2, seed=4)
+    listed = VideoPoseDataPreprocessor(**kwargs)(dict(inputs=list(same['inputs']), data_samples=None))
+    stacked = VideoPoseDataPreprocessor(**kwargs)(dict(inputs=torch.stack(same['inputs']), data_samples=None))
+    assert torch.equal(listed['inputs'], stacked['inputs']) and stacked['data_samples'] is None
+
+
+class RecordingBatchAugment(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def forward(self, inputs, data_samples):
+        self.calls.append((tuple(inputs.shape), len(data_samples)))
+        return inputs * 2, data_samples
+
+
+def test_batch_augments_and_metainfo_once_per_sample():
+    pre = VideoPoseDataPreprocessor(mean=MEAN, std=STD)
+    aug = RecordingBatchAugment()
+    pre.batch_augments = torch.nn.ModuleList([aug])
+    data = batch([(5, 3, 8, 6)] * 2)
+    ref = pre(batch([(5, 3, 8, 6)] * 2))['inputs']  # not training: no augmentation
+    assert aug.calls == []
+    out = pre(data, training=True)
+    assert aug.calls == [((2, 5, 3, 8, 6), 2)]  # the 5-D batch and one data sample per clip
+    torch.testing.assert_close(out['inputs'], ref * 2)
+    assert len(out['data_samples']) == 2
+    assert all(s.metainfo == dict(batch_input_shape=(8, 6), pad_shape=(8, 6)) for s in out['data_samples'])
+
+
+def test_bad_input_types():
+    pre = VideoPoseDataPreprocessor()
+    with pytest.raises(TypeError, match='list of tensors'):
+        pre(dict(inputs=[], data_samples=None))
+    with pytest.raises(TypeError, match='list of tensors'):
+        pre(dict(inputs=[torch.zeros(3, 4, 4), 'frame'], data_samples=None))

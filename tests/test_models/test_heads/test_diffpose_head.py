@@ -338,3 +338,55 @@ def test_default_initialisation_is_heatmap_heads():
     for film in [head.film] + list(head.interaction_films):
         assert torch.all(film[-1].weight == 0) and torch.all(film[-1].bias == 0)
     assert build_head().final_layer.weight.std().item() > 0.01  # init_cfg=[]: PyTorch's defaults
+
+
+def test_default_init_cfg_is_heatmap_heads():
+    from mmpose.models.heads import HeatmapHead
+    assert build_head().default_init_cfg == HeatmapHead.default_init_cfg.fget(None)
+
+
+# Pre-refactor outputs (before the shared Transformer builder, MMPose's nchw_to_nlc/nlc_to_nchw and the cached
+# position encoding, issue 8): the same seed must give the same network, state-dict keys and outputs.
+PINNED_DENOISE = [0.1351011, 0.263265, 0.3326741, -0.57534, -0.6344157, -0.6329191, -0.2726962, -0.3001597,
+                  0.04881, 0.2461443, 0.2650139, -0.5203815, -0.5712219, -0.6306512, -0.195283, -0.2595015]
+PINNED_FORWARD = [0.1322895, 0.2619133, 0.3316289, -0.5779765, -0.6370282, -0.6371303, -0.2717861, -0.3000721,
+                  0.04446, 0.243314, 0.2630564, -0.5179546, -0.5709248, -0.6318071, -0.1961613, -0.2567259]
+
+
+def test_outputs_match_pre_refactor_values():
+    head = build_head(num_refine_layers=2)
+    low = head.interactions[0]
+    assert [k for k in head.state_dict() if k.startswith('interactions.0.refine.')][-2:] == \
+        ['interactions.0.refine.norm.weight', 'interactions.0.refine.norm.bias']
+    assert len(low.refine.layers) == 2 and len(low.interact.layers) == 2
+    torch.manual_seed(1)
+    feat = torch.randn(2, C, h, w)
+    x_t = torch.randn(2, K, 16, 12)
+    with torch.no_grad():
+        out = head.denoise(head.feature_pyramid(feat), x_t, torch.tensor([3, 700]))
+        head.test_cfg = dict(num_noise_groups=3, sampling_steps=3, seed=5)
+        sampled = head((feat, ))
+    torch.testing.assert_close(out.flatten()[::72], torch.tensor(PINNED_DENOISE), atol=1e-5, rtol=0)
+    assert out.abs().sum().item() == pytest.approx(209.50875854492188, rel=1e-5)
+    torch.testing.assert_close(sampled.flatten()[::72], torch.tensor(PINNED_FORWARD), atol=1e-5, rtol=0)
+    assert sampled.abs().sum().item() == pytest.approx(209.13427734375, rel=1e-5)
+
+
+def test_position_encoding_is_computed_once_per_size(monkeypatch):
+    from diffpose_mm.models.utils import positional_encoding
+    head = build_head()
+    calls = []
+    original = positional_encoding.sinusoidal_embedding
+    monkeypatch.setattr(positional_encoding, 'sinusoidal_embedding',
+                        lambda *args: calls.append(args[1]) or original(*args))
+    positional_encoding.sine_pos_embed_2d.cache_clear()
+    head.test_cfg = dict(num_noise_groups=2, sampling_steps=4, seed=0)
+    with torch.no_grad():
+        head((torch.randn(1, C, h, w), ))
+        assert len(calls) == 2  # rows + columns, once for all 4 steps
+        head((torch.randn(2, C, h, w), ))  # same size: cached
+        assert len(calls) == 2
+        feat = torch.randn(1, C, h + 1, w)  # a new size: computed once more
+        head.denoise(head.feature_pyramid(feat), torch.randn(1, K, 4 * (h + 1), 4 * w), torch.tensor([5]))
+        assert len(calls) == 4
+    positional_encoding.sine_pos_embed_2d.cache_clear()

@@ -105,3 +105,23 @@ def test_bad_inputs_raise_clear_errors():
         build_neck(embed_dims=18, num_heads=4)
     with pytest.raises(ValueError, match='feat_size'):
         build_neck(feat_size=(4, ))
+
+
+# Pre-refactor output (before the shared Transformer builder and MMPose's nchw_to_nlc/nlc_to_nchw, issue 8):
+# the same seed must give the same network, state-dict keys and output.
+PINNED_OUT = [-0.3844285, 1.6275632, -0.094773, -0.3379051, -0.8385873, 1.4398053, -0.1906052, 0.5356646]
+
+
+def test_output_matches_pre_refactor_values():
+    torch.manual_seed(0)
+    neck = build_neck()
+    keys = list(neck.state_dict())
+    assert keys[:3] == ['pos_embed', 'patch_embed.weight', 'patch_embed.bias']
+    assert keys[-4:] == ['norm.weight', 'norm.bias', 'temporal_mlp.weight', 'temporal_mlp.bias']
+    assert 'encoder.layers.1.self_attn.in_proj_weight' in keys and neck.encoder.norm is None
+    torch.manual_seed(1)
+    x = torch.randn(2, 3, 6, 4, 3)
+    with torch.no_grad():
+        (out, ) = neck((x, ))
+    torch.testing.assert_close(out.flatten()[::48], torch.tensor(PINNED_OUT), atol=1e-5, rtol=0)
+    assert out.abs().sum().item() == pytest.approx(249.03799438476562, rel=1e-5)
