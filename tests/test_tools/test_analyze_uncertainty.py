@@ -1,6 +1,5 @@
 """tools/analysis/analyze_uncertainty.py: rank statistics, the per-group table, and a DiffPose + HeatmapHead work dir
 analysed end to end through the CLI."""
-import importlib.util
 import json
 import math
 from pathlib import Path
@@ -14,21 +13,24 @@ from mmengine.runner import save_checkpoint
 from mmengine.structures import InstanceData
 from scipy.stats import spearmanr
 
-from diffpose_mm.datasets import make_synthetic_posetrack
+from diffpose_mm.models.heads.baselines import heatmap_head_like
+from diffpose_mm.testing import make_synthetic_posetrack
+from diffpose_mm.utils import with_data_root
 from mmpose.registry import MODELS
 
 REPO = Path(__file__).resolve().parents[2]
-spec = importlib.util.spec_from_file_location('analyze_uncertainty',
-                                              REPO / 'tools' / 'analysis' / 'analyze_uncertainty.py')
-tool = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(tool)
 
 COLUMNS = ['Head', 'Shoulder', 'Elbow', 'Wrist', 'Hip', 'Knee', 'Ankle', 'All', 'All (degraded)']
 LABELLED = [0, 1, 2] + list(range(5, 17))  # PoseTrack: ears never labelled
 
 
+@pytest.fixture(scope='module')
+def tool(load_tool):
+    return load_tool('tools/analysis/analyze_uncertainty.py')
+
+
 # ------------------------------------------------------------------------------------------------ statistics
-def test_spearman_values():
+def test_spearman_values(tool):
     assert tool.spearman([1, 2, 3, 4], [1, 8, 27, 64]) == pytest.approx(1.0)  # monotone, not linear
     assert tool.spearman([1, 2, 3, 4], [64, 27, 8, 1]) == pytest.approx(-1.0)
     # one swap per pair: d = (-1, 1, -1, 1, 0), rho = 1 - 6 * 4 / (5 * 24) = 0.8
@@ -45,7 +47,7 @@ def test_spearman_values():
         tool.spearman([1, 2], [1, 2, 3])
 
 
-def test_auroc_values():
+def test_auroc_values(tool):
     assert tool.auroc([0.1, 0.2, 0.8, 0.9], [0, 0, 1, 1]) == 1.0
     assert tool.auroc([0.1, 0.2, 0.8, 0.9], [1, 1, 0, 0]) == 0.0
     assert tool.auroc([0.3] * 4, [0, 1, 0, 1]) == 0.5
@@ -66,7 +68,7 @@ def hand_records(bases=(0.1, 0.3, 0.7, 0.9, 1.1), degraded=(False, True, True, F
     return dict(error=error, joint=joint, degraded=np.asarray(degraded)[sample], sample=sample)
 
 
-def test_table_signal_equal_to_error_is_perfect():
+def test_table_signal_equal_to_error_is_perfect(tool):
     rec = hand_records()
     rec.update(spread=rec['error'] * 7., score=1. - rec['error'])  # both signals rank exactly like the error
     rows = tool.uncertainty_table(dict(run=rec))
@@ -85,7 +87,7 @@ def test_table_signal_equal_to_error_is_perfect():
     assert tool.uncertainty_table(dict(run=rec), thr=1.0)[0]['columns']['All']['wrong'] == pytest.approx(0.2)
 
 
-def test_table_selects_groups_and_degraded_frames():
+def test_table_selects_groups_and_degraded_frames(tool):
     rec = hand_records()
     wrist = np.isin(rec['joint'], [9, 10])
     # spread ranks right except on the wrists, where it is reversed
@@ -109,7 +111,7 @@ def test_table_selects_groups_and_degraded_frames():
         tool.auroc(score_signal, rec['error'][wrist] > 0.5))
 
 
-def test_table_without_spread_and_constant_spread():
+def test_table_without_spread_and_constant_spread(tool):
     rec = hand_records()
     rec['score'] = 1. - rec['error']
     rows = tool.uncertainty_table(dict(baseline=rec))
@@ -151,11 +153,9 @@ def runs(tmp_path_factory):
                              val_frames=9, img_size=(160, 120))
     cfg = Config.fromfile(str(REPO / 'configs' / 'diffpose' / 'diffpose_tiny_synthetic.py'))
     # the dumped configs point at a data root that does not exist here: --data-root must redirect them
-    cfg = Config(tool._replace_prefix(cfg.to_dict(), cfg.data_root, 'data/elsewhere/'), filename=cfg.filename)
+    cfg = with_data_root(cfg, 'data/elsewhere')
     diffpose = _work_dir(root / 'diffpose', cfg, noise_gain=10.)
-    head = cfg.model.head
-    cfg.model.head = dict(type='HeatmapHead', in_channels=64, out_channels=17, deconv_out_channels=(32, 32),
-                          deconv_kernel_sizes=(4, 4), loss=head.loss, decoder=head.decoder)
+    cfg.model.head = heatmap_head_like(cfg.model.head)  # the HeatmapHead row of run_ablations.py
     baseline = _work_dir(root / 'heatmap_head', cfg)
     return root, diffpose, baseline
 
@@ -184,7 +184,7 @@ class OffsetModel:
         return batch['data_samples']
 
 
-def test_collect_records_values(runs):
+def test_collect_records_values(tool, runs):
     root, diffpose, _ = runs
     cfg, _ = tool.load_run(str(diffpose), str(root / 'data'))
     gt = json.loads((root / 'data' / 'annotations' / 'posetrack18_val.json').read_text())
@@ -208,7 +208,7 @@ def test_collect_records_values(runs):
     assert 'spread' not in rec and len(rec['error']) == len(labelled)
 
 
-def test_cli_end_to_end(runs, tmp_path, capsys):
+def test_cli_end_to_end(tool, runs, tmp_path, capsys):
     root, diffpose, baseline = runs
     out = tmp_path / 'uncertainty.json'
     rows = tool.main([str(diffpose), str(baseline), '--data-root', str(root / 'data'), '--out', str(out),
@@ -239,7 +239,7 @@ def test_cli_end_to_end(runs, tmp_path, capsys):
     assert saved['rows'][0]['columns']['All']['spearman'] == pytest.approx(rows[0]['columns']['All']['spearman'])
 
 
-def test_rejects_unfinished_work_dir(tmp_path):
+def test_rejects_unfinished_work_dir(tool, tmp_path):
     with pytest.raises(FileNotFoundError, match='last_checkpoint'):
         tool.main([str(tmp_path)])
     (tmp_path / 'config.py').write_text("model = dict()\n")

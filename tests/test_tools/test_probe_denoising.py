@@ -1,5 +1,4 @@
 """tools/analysis/probe_denoising.py: hit rates are right, and a DiffPose work dir is probed end to end."""
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -9,13 +8,15 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from mmengine.runner import save_checkpoint
 
-from diffpose_mm.datasets import make_synthetic_posetrack
+from diffpose_mm.testing import make_synthetic_posetrack
 from mmpose.registry import MODELS
 
 REPO = Path(__file__).resolve().parents[2]
-spec = importlib.util.spec_from_file_location('probe_denoising', REPO / 'tools' / 'analysis' / 'probe_denoising.py')
-probe = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(probe)
+
+
+@pytest.fixture(scope='module')
+def probe(load_tool):
+    return load_tool('tools/analysis/probe_denoising.py')
 
 
 def gaussian_heatmaps(points, size=(32, 24), sigma=1.5):
@@ -26,7 +27,7 @@ def gaussian_heatmaps(points, size=(32, 24), sigma=1.5):
     return torch.tensor(np.stack(maps)[None], dtype=torch.float32)
 
 
-def test_hit_rates_values():
+def test_hit_rates_values(probe):
     points = [(5 + k, 4 + k) for k in range(17)]
     gt = gaussian_heatmaps(points)
     weights = torch.ones(1, 17)
@@ -41,7 +42,7 @@ def test_hit_rates_values():
     assert probe.hit_rates(gaussian_heatmaps(moved), gt, weights, radius=3)['Elbow'] == 100
 
 
-def test_probe_diffpose_work_dir(tmp_path, capsys):
+def test_probe_diffpose_work_dir(probe, tmp_path, capsys):
     data_root = tmp_path / 'data'
     make_synthetic_posetrack(str(data_root), seed=0, num_train_videos=1, num_val_videos=1, train_frames=8,
                              val_frames=5)
@@ -62,6 +63,6 @@ def test_probe_diffpose_work_dir(tmp_path, capsys):
     assert 'sampler N=2 steps=1' in capsys.readouterr().out
 
 
-def test_rejects_unfinished_work_dir(tmp_path):
+def test_rejects_unfinished_work_dir(probe, tmp_path):
     with pytest.raises(FileNotFoundError, match='last_checkpoint'):
         probe.load_run(str(tmp_path))

@@ -1,6 +1,5 @@
 """tools/analysis/run_ablations.py: variant configs, the mean-pose baseline, and a 1-epoch smoke run of every
 ablation."""
-import importlib.util
 import json
 import math
 import shutil
@@ -11,7 +10,8 @@ import pytest
 import torch
 from mmengine.config import Config
 
-REPO = Path(__file__).resolve().parents[2]
+from diffpose_mm.datasets.posetrack_format import POSETRACK_SUMMARY_KEYS
+
 COLUMNS = ['Head', 'Shoulder', 'Elbow', 'Wrist', 'Hip', 'Knee', 'Ankle', 'Total', 'Total (degraded)', 'COCO AP']
 SAMPLING = ['model.test_cfg.num_noise_groups=2', 'model.test_cfg.sampling_steps=2']
 LOADERS = ['train_dataloader', 'val_dataloader', 'test_dataloader']
@@ -20,16 +20,13 @@ FAST = ([f'{d}.num_workers=0' for d in LOADERS] + [f'{d}.persistent_workers=Fals
 
 
 @pytest.fixture(scope='module')
-def tool():
-    spec = importlib.util.spec_from_file_location('run_ablations', REPO / 'tools' / 'analysis' / 'run_ablations.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def tool(load_tool):
+    return load_tool('tools/analysis/run_ablations.py')
 
 
 @pytest.fixture(scope='module')
 def data_root(tmp_path_factory):
-    from diffpose_mm.datasets import make_synthetic_posetrack
+    from diffpose_mm.testing import make_synthetic_posetrack
     root = tmp_path_factory.mktemp('ablations') / 'synthetic'
     make_synthetic_posetrack(str(root), seed=0, num_train_videos=2, num_val_videos=1, train_frames=6,
                              val_frames=9, img_size=(96, 72))
@@ -43,12 +40,10 @@ def _hook_options(cfg_file):
     return [f'custom_hooks.{i}.{k}=2' for i in idx for k in ('num_noise_groups', 'sampling_steps')]
 
 
-def test_variant_configs(tool, data_root):
+def test_variant_configs(tool, data_root, mmpose_scope):
     import diffpose_mm  # noqa: F401  (registers the modules)
     from mmpose.models.heads import HeatmapHead
-    from mmengine.registry import init_default_scope
     from mmpose.registry import DATASETS, MODELS
-    init_default_scope('mmpose')
     args = tool.parse_args(['--data-root', str(data_root), '--epochs', '4', '--seeds', '3', '5'])
     cfg = tool.base_config(args)
     assert cfg.randomness.seed == 3 and cfg.train_cfg.max_epochs == 4
@@ -93,13 +88,11 @@ def test_variant_configs(tool, data_root):
             tool.parse_args(bad)
 
 
-def test_head_variant_configs(tool, data_root):
+def test_head_variant_configs(tool, data_root, mmpose_scope):
     """Table 4/5 and the paper's Algorithm 1 change exactly the head keys they name; `fixes` undoes one fix of
     the config at a time."""
     import diffpose_mm  # noqa: F401
-    from mmengine.registry import init_default_scope
     from mmpose.registry import MODELS
-    init_default_scope('mmpose')
     cfg = tool.base_config(tool.parse_args(['--data-root', str(data_root)]))
     # a config with three fixes: scale 0.2, the normalised input and self-conditioning
     cfg.model.head.diffusion.signal_scale = 0.2
@@ -259,7 +252,7 @@ def test_mean_pose_in_box_scores_100_when_everyone_has_the_same_pose(tool, data_
     dets = _same_pose_data(data_root, same, val_pose=pose, train_pose=pose)
     cfg = tool.base_config(tool.parse_args(['--data-root', str(same)]))
     metrics = tool.mean_pose_in_box(cfg, str(tmp_path / 'out_same'))
-    for joint in tool.POSETRACK_COLUMNS:
+    for joint in POSETRACK_SUMMARY_KEYS:
         assert metrics[f'posetrack/{joint}'] == pytest.approx(100.), joint
     assert metrics['coco/AP'] == pytest.approx(1.)
     # keypoint scores are the box scores: one score per person, the detection scores

@@ -24,8 +24,6 @@ another seed)::
         --data-root data/synth_s1 --out work_dirs/uncertainty.json
 """
 import argparse
-import glob
-import importlib.util
 import json
 import math
 import os.path as osp
@@ -36,27 +34,15 @@ import torch
 from mmengine.config import Config, DictAction
 from mmengine.dataset import pseudo_collate
 from mmengine.logging import print_log
-from mmengine.registry import init_default_scope
-from mmengine.runner import load_checkpoint
 from scipy.stats import rankdata
 
 import diffpose_mm  # noqa: F401  (registers the DiffPose modules)
+from diffpose_mm.datasets.posetrack_format import POSETRACK_GROUP_INDICES
 from diffpose_mm.datasets.posetrack_video_dataset import load_posetrack_annotations
-from mmpose.registry import DATASETS, MODELS
+from diffpose_mm.utils import gt_box_dataset, load_run, render_table
 
-GROUPS = dict(Head=[0, 1, 2], Shoulder=[5, 6], Elbow=[7, 8], Wrist=[9, 10], Hip=[11, 12], Knee=[13, 14],
-              Ankle=[15, 16])
-COLUMNS = tuple(GROUPS) + ('All', 'All (degraded)')
+COLUMNS = tuple(POSETRACK_GROUP_INDICES) + ('All', 'All (degraded)')
 SIGNALS = ('spread', '1 - score')
-
-
-def _replace_prefix(node, old: str, new: str):
-    """``run_ablations._replace_prefix``, loaded from the script next to this one (tools/ is not a package)."""
-    spec = importlib.util.spec_from_file_location('run_ablations', osp.join(osp.dirname(__file__),
-                                                                            'run_ablations.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module._replace_prefix(node, old, new)
 
 
 # ------------------------------------------------------------------------------------------------ statistics
@@ -112,52 +98,7 @@ def auroc(scores: Sequence[float], labels: Sequence[bool]) -> float:
     return float(u / (num_pos * num_neg))
 
 
-# ------------------------------------------------------------------------------------------------ model + data
-def load_run(work_dir: str, data_root: Optional[str] = None, cfg_options: Optional[dict] = None):
-    """The dumped config of a finished training (with ``data_root``/``cfg_options`` applied) and its model.
-
-    Unlike ``probe_denoising.load_run``, the options are applied *before* the model is built, so e.g.
-    ``model.test_cfg.num_noise_groups=1`` takes effect.
-
-    Returns:
-        tuple[Config, nn.Module]: the config and the model in eval mode on the CPU with the last checkpoint.
-    """
-    configs = glob.glob(osp.join(work_dir, '*.py'))
-    ckpt_file = osp.join(work_dir, 'last_checkpoint')
-    if len(configs) != 1 or not osp.isfile(ckpt_file):
-        raise FileNotFoundError(f'{work_dir}: expected one dumped config (*.py) and last_checkpoint (a finished '
-                                f'training work dir), found configs={configs}')
-    cfg = Config.fromfile(configs[0])
-    if data_root is not None:
-        if not cfg.get('data_root'):
-            raise ValueError(f'{configs[0]}: expected a top-level `data_root` to replace with --data-root')
-        cfg = Config(_replace_prefix(cfg.to_dict(), cfg.data_root, data_root.rstrip('/') + '/'),
-                     filename=cfg.filename)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    with open(ckpt_file) as f:
-        checkpoint = f.read().strip()
-    if not osp.isfile(checkpoint):
-        # a work dir that was moved or copied still holds the checkpoint under its own name
-        moved = osp.join(work_dir, osp.basename(checkpoint))
-        if not osp.isfile(moved):
-            raise FileNotFoundError(f'{ckpt_file} points to {checkpoint}, which does not exist (nor does {moved})')
-        checkpoint = moved
-    init_default_scope(cfg.get('default_scope', 'mmpose'))
-    model = MODELS.build(cfg.model)
-    load_checkpoint(model, checkpoint, map_location='cpu', logger='silent')
-    return cfg, model.eval()
-
-
-def gt_box_dataset(cfg: Config):
-    """The validation set with ground-truth boxes and keypoints (no ``bbox_file``, ``test_mode=False``)."""
-    ds_cfg = cfg.val_dataloader.dataset.copy()
-    ds_cfg.pop('bbox_file', None)
-    ds_cfg.pop('filter_cfg', None)
-    ds_cfg.test_mode = False
-    return DATASETS.build(ds_cfg)
-
-
+# ------------------------------------------------------------------------------------------------ data
 @torch.no_grad()
 def collect_records(cfg: Config, model: torch.nn.Module, batch_size: int = 32) -> Dict[str, np.ndarray]:
     """Error and uncertainty of every labelled joint of every GT-box validation sample.
@@ -219,7 +160,7 @@ def collect_records(cfg: Config, model: torch.nn.Module, batch_size: int = 32) -
 def column_masks(records: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
     """Boolean ``(M, )`` selection of the records of each column of :data:`COLUMNS`."""
     joint = np.asarray(records['joint'])
-    masks = {name: np.isin(joint, idx) for name, idx in GROUPS.items()}
+    masks = {name: np.isin(joint, idx) for name, idx in POSETRACK_GROUP_INDICES.items()}
     masks['All'] = np.ones(joint.shape, dtype=bool)
     masks['All (degraded)'] = np.asarray(records['degraded'], dtype=bool)
     return masks
@@ -275,12 +216,7 @@ def format_table(rows: List[dict], thr: float = 0.5) -> str:
                           for c in COLUMNS])
         lines.append([row['run'], f'{row["signal"]}: rho / AUROC'] +
                      [f'{fmt(cols[c]["spearman"], True)} / {fmt(cols[c]["auroc"])}' for c in COLUMNS])
-    widths = [max(len(line[i]) for line in [header] + lines) for i in range(len(header))]
-
-    def md(line):
-        return '| ' + ' | '.join(x.ljust(w) for x, w in zip(line, widths)) + ' |'
-
-    return '\n'.join([md(header), '|' + '|'.join('-' * (w + 2) for w in widths) + '|'] + [md(x) for x in lines])
+    return render_table(header, lines)
 
 
 def _json_safe(node):

@@ -1,7 +1,8 @@
 """Inference cost of DiffPose for a grid of (N noise groups, DDIM steps), next to a single-frame HeatmapHead model.
 
 Both models are built from one config (random weights unless ``--checkpoint``): DiffPose as configured, and a
-baseline with the *same backbone* on the key frame only with MMPose's ``HeatmapHead`` (two deconvolutions, the
+baseline with the *same backbone* on the key frame only with MMPose's ``HeatmapHead`` (the baseline of
+``run_ablations.py``, ``diffpose_mm.models.heads.baselines``: two deconvolutions with DiffPoseHead's widths, the
 same heatmap size). Each is timed through the full ``model.predict`` path (backbone, neck, sampling, decoding)
 on random inputs, in the same process, and a table is printed::
 
@@ -27,6 +28,8 @@ from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
 import diffpose_mm  # noqa: F401  (registers the DiffPose modules)
+from diffpose_mm.models.heads.baselines import heatmap_head_like, heatmap_test_cfg
+from diffpose_mm.utils import render_table
 from mmpose.registry import MODELS
 from mmpose.structures import PoseDataSample
 
@@ -56,25 +59,19 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 
 def build_models(cfg: Config, device: torch.device) -> Tuple[torch.nn.Module, torch.nn.Module]:
-    """The DiffPose model of ``cfg`` and a single-frame HeatmapHead baseline with the same backbone."""
+    """The DiffPose model of ``cfg`` and a single-frame HeatmapHead baseline with the same backbone (no neck:
+    the baseline head reads the backbone's channels)."""
     diffpose = MODELS.build(cfg.model)
     backbone = diffpose.backbone
-    head = diffpose.head
     with torch.no_grad():
-        w, h = head.decoder.input_size
+        w, h = diffpose.head.decoder.input_size
         feat = backbone(torch.zeros(1, 3, h, w))[-1]
     baseline = MODELS.build(
         dict(
             type='TopdownPoseEstimator',
             backbone=cfg.model.backbone,
-            head=dict(
-                type='HeatmapHead',
-                in_channels=feat.shape[1],
-                out_channels=head.out_channels,
-                deconv_out_channels=(256, 256),
-                deconv_kernel_sizes=(4, 4),
-                decoder=cfg.model.head.decoder),
-            test_cfg=dict(cfg.model.get('test_cfg', {}))))
+            head=heatmap_head_like(cfg.model.head, in_channels=feat.shape[1]),
+            test_cfg=heatmap_test_cfg(cfg.model.get('test_cfg'))))
     baseline.backbone.load_state_dict(backbone.state_dict())
     return diffpose.to(device).eval(), baseline.to(device).eval()
 
@@ -126,7 +123,10 @@ def run(args: argparse.Namespace) -> List[dict]:
     diffpose, baseline = build_models(cfg, device)
     if args.checkpoint:
         from mmengine.runner import load_checkpoint
-        load_checkpoint(diffpose, args.checkpoint, map_location=device)
+
+        from diffpose_mm.engine.checkpoint import mmengine_checkpoint_globals
+        with mmengine_checkpoint_globals(args.checkpoint):  # weights_only=True with MMEngine's types allowed
+            load_checkpoint(diffpose, args.checkpoint, map_location=device)
     flip = bool(diffpose.test_cfg.get('flip_test', False))
 
     rows = []
@@ -144,12 +144,10 @@ def run(args: argparse.Namespace) -> List[dict]:
     header = ['model', 'N', 'steps', 'ms/person', 'persons/s', 'peak MiB', 'x baseline']
     table = [[r['model'], r['N'], r['steps'], f'{1000 * r["sec"] / args.batch_size:.2f}',
               f'{args.batch_size / r["sec"]:.1f}', f'{r["mem"]:.0f}', f'{r["sec"] / base:.2f}'] for r in rows]
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *table)]
     print(f'config: {args.config}\ndevice: {device}, batch size: {args.batch_size}, flip test: {flip}, '
           f'repeats: {args.repeats} (median)' + ('' if device.type == 'cuda' else
                                                  ', peak MiB = process peak RSS so far'))
-    for line in [header] + table:
-        print('  '.join(str(x).rjust(w) for x, w in zip(line, widths)))
+    print(render_table(header, table, align='r' * len(header), markdown=False))
     return rows
 
 

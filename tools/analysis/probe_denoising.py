@@ -13,7 +13,6 @@ Example (after ``tools/analysis/run_ablations.py``)::
     python tools/analysis/probe_denoising.py work_dirs/ablations/delta2 work_dirs/ablations/heatmap_head
 """
 import argparse
-import glob
 import os.path as osp
 from typing import Dict, List, Optional
 
@@ -21,15 +20,11 @@ import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
-from mmengine.registry import init_default_scope
-from mmengine.runner import load_checkpoint
 
 import diffpose_mm  # noqa: F401  (registers the DiffPose modules)
+from diffpose_mm.datasets.posetrack_format import POSETRACK_GROUP_INDICES
+from diffpose_mm.utils import gt_box_dataset, load_run, render_table
 from mmpose.codecs.utils import get_heatmap_maximum
-from mmpose.registry import DATASETS, MODELS
-
-GROUPS = dict(Head=[0, 1, 2], Shoulder=[5, 6], Elbow=[7, 8], Wrist=[9, 10], Hip=[11, 12], Knee=[13, 14],
-              Ankle=[15, 16])
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -43,30 +38,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def load_run(work_dir: str):
-    """The dumped config and the model with its last checkpoint."""
-    configs = glob.glob(osp.join(work_dir, '*.py'))
-    ckpt_file = osp.join(work_dir, 'last_checkpoint')
-    if len(configs) != 1 or not osp.isfile(ckpt_file):
-        raise FileNotFoundError(f'{work_dir}: expected one dumped config (*.py) and last_checkpoint (a finished '
-                                f'training work dir), found configs={configs}')
-    cfg = Config.fromfile(configs[0])
-    init_default_scope(cfg.get('default_scope', 'mmpose'))
-    model = MODELS.build(cfg.model)
-    with open(ckpt_file) as f:
-        load_checkpoint(model, f.read().strip(), map_location='cpu', logger='silent')
-    return cfg, model.eval()
-
-
 def gt_box_batch(cfg: Config) -> dict:
-    """All GT-box validation samples with their target heatmaps, preprocessed as one batch."""
-    ds_cfg = cfg.val_dataloader.dataset.copy()
-    ds_cfg.pop('bbox_file', None)
-    ds_cfg.pop('filter_cfg', None)
-    ds_cfg.test_mode = False  # GT boxes and keypoints
-    pipeline = [t for t in ds_cfg.pipeline if t['type'] != 'PackPoseInputs']
-    ds_cfg.pipeline = pipeline + [dict(type='GenerateTarget', encoder=cfg.codec), dict(type='PackPoseInputs')]
-    dataset = DATASETS.build(ds_cfg)
+    """All GT-box validation samples with their target heatmaps, collated as one batch."""
+    dataset = gt_box_dataset(cfg, with_targets=True)
     return pseudo_collate([dataset[i] for i in range(len(dataset))])
 
 
@@ -76,7 +50,7 @@ def hit_rates(pred: torch.Tensor, gt: torch.Tensor, weights: torch.Tensor, radiu
     g, _ = get_heatmap_maximum(gt.float().numpy())
     hit = np.linalg.norm(p - g, axis=-1) <= radius
     valid = weights.numpy() > 0
-    rates = {name: 100 * hit[:, idx][valid[:, idx]].mean() for name, idx in GROUPS.items()}
+    rates = {name: 100 * hit[:, idx][valid[:, idx]].mean() for name, idx in POSETRACK_GROUP_INDICES.items()}
     rates['All'] = 100 * hit[valid].mean()
     return rates
 
@@ -111,12 +85,10 @@ def probe(work_dir: str, args: argparse.Namespace) -> List[tuple]:
 def main(argv: Optional[List[str]] = None) -> List[tuple]:
     args = parse_args(argv)
     rows = [row for work_dir in args.work_dirs for row in probe(work_dir, args)]
-    header = ['run', 'prediction'] + list(GROUPS) + ['All']
+    header = ['run', 'prediction'] + list(POSETRACK_GROUP_INDICES) + ['All']
     table = [[run, what] + [f'{rates[k]:.1f}' for k in header[2:]] for run, what, rates in rows]
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *table)]
     print(f'% of labelled joints within {args.radius:g} heatmap px of the GT (GT boxes, validation set, no flip)')
-    for line in [header] + table:
-        print('  '.join(str(x).ljust(w) if i < 2 else str(x).rjust(w) for i, (x, w) in enumerate(zip(line, widths))))
+    print(render_table(header, table, align='ll' + 'r' * (len(header) - 2), markdown=False))
     return rows
 
 

@@ -57,14 +57,17 @@ from mmengine.logging import print_log
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
-from diffpose_mm.models.diffusion.sampling_cfg import SAMPLING_KEYS
+from diffpose_mm.datasets.posetrack_format import POSETRACK_SUMMARY_KEYS
+from diffpose_mm.engine.checkpoint import mmengine_checkpoint_globals
+from diffpose_mm.models.diffusion.sampling_cfg import SAMPLING_KEYS, parse_sampling_cfg
+from diffpose_mm.models.heads.baselines import heatmap_head_like, heatmap_test_cfg
+from diffpose_mm.utils import render_table, with_data_root
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_CONFIG = osp.join(REPO, 'configs', 'diffpose', 'diffpose_tiny_synthetic.py')
 EXPERIMENTS = ('delta0', 'heatmap_head', 'paper', 'fixes', 'direct_single', 'direct_multi', 'low_res',
                'concat_fusion', 'long_schedule', 'mean_pose', 'noise_groups', 'sampling_steps', 'eta')
-POSETRACK_COLUMNS = ('Head', 'Shoulder', 'Elbow', 'Wrist', 'Hip', 'Knee', 'Ankle', 'Total')
-COLUMNS = POSETRACK_COLUMNS + ('Total (degraded)', 'COCO AP')
+COLUMNS = POSETRACK_SUMMARY_KEYS + ('Total (degraded)', 'COCO AP')
 DIFF_COLUMNS = ('Total', 'Total (degraded)')  # paired differences to the reference row
 LONG_SCHEDULE = 3  # x the config's epochs
 # The paper's diffusion settings (Algorithm 1 with DiffusionDet's signal space); the `paper` row sets them all,
@@ -111,17 +114,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 
 # ----------------------------------------------------------------------------------------------- configs
-def _replace_prefix(node: Any, old: str, new: str) -> Any:
-    """Copy of a config tree where every string starting with ``old`` starts with ``new`` instead."""
-    if isinstance(node, str):
-        return new + node[len(old):] if node.startswith(old) else node
-    if isinstance(node, dict):
-        return type(node)({k: _replace_prefix(v, old, new) for k, v in node.items()})
-    if isinstance(node, (list, tuple)):
-        return type(node)(_replace_prefix(v, old, new) for v in node)
-    return node
-
-
 def _set_key(node: Any, key: str, value: Any) -> int:
     """Set ``key`` to ``value`` in every dict of a config tree; returns how many were set."""
     count = 0
@@ -157,11 +149,7 @@ def _set_epochs(cfg: Config, epochs: int) -> None:
 def base_config(args: argparse.Namespace, seed: Optional[int] = None) -> Config:
     """The config with ``--data-root``, ``--cfg-options``, ``--epochs`` and ``seed`` (default: the first of
     ``--seeds``) applied; no validation during training (the last checkpoint is tested)."""
-    cfg = Config.fromfile(args.config)
-    if 'data_root' not in cfg:
-        raise ValueError(f'{args.config}: expected a top-level `data_root` to replace with --data-root')
-    cfg = Config(_replace_prefix(cfg.to_dict(), cfg.data_root, args.data_root.rstrip('/') + '/'),
-                 filename=cfg.filename)
+    cfg = with_data_root(Config.fromfile(args.config), args.data_root)
     cfg.merge_from_dict(args.cfg_options)
     if args.epochs is not None:
         _set_epochs(cfg, args.epochs)
@@ -184,21 +172,11 @@ def delta0_config(cfg: Config) -> Config:
 
 
 def heatmap_head_config(cfg: Config) -> Config:
-    """``model.head`` -> MMPose ``HeatmapHead`` with the same channels, codec and loss, and no diffusion."""
+    """``model.head`` -> MMPose ``HeatmapHead`` with the same channels, codec and loss, and no diffusion
+    (``diffpose_mm.models.heads.baselines``, the baseline ``benchmark_inference.py`` times too)."""
     cfg = copy.deepcopy(cfg)
-    head = cfg.model.head
-    widths = tuple(head.get('feat_channels', (256, 128, 64)))
-    cfg.model.head = dict(
-        type='HeatmapHead',
-        in_channels=head.in_channels,
-        out_channels=head.out_channels,
-        # DiffPoseHead's heatmaps are 4x its feature map: two stride-2 deconvolutions, with the widths of
-        # DiffPoseHead's 2x and 4x feature maps
-        deconv_out_channels=widths[1:3],
-        deconv_kernel_sizes=(4, 4),
-        loss=head.get('loss', dict(type='KeypointMSELoss', use_target_weight=True)),
-        decoder=head.decoder)
-    cfg.model.test_cfg = {k: v for k, v in cfg.model.get('test_cfg', {}).items() if k not in SAMPLING_KEYS}
+    cfg.model.head = heatmap_head_like(cfg.model.head)
+    cfg.model.test_cfg = heatmap_test_cfg(cfg.model.get('test_cfg'))
     cfg.custom_hooks = [h for h in cfg.get('custom_hooks', []) if h.get('type') != 'DiffusionSamplingHook']
     return cfg
 
@@ -271,7 +249,8 @@ def training_rows(cfg: Config, only: Sequence[str]) -> List[tuple]:
 
 
 def default_sampling(cfg: Config) -> Dict[str, Any]:
-    """The sampling settings a test of ``cfg`` uses: ``model.test_cfg`` updated by DiffusionSamplingHook."""
+    """The sampling settings a test of ``cfg`` uses: ``model.test_cfg`` updated by DiffusionSamplingHook, the
+    keys it leaves out at the head's defaults (``parse_sampling_cfg``)."""
     settings = {k: v for k, v in cfg.model.get('test_cfg', {}).items() if k in SAMPLING_KEYS}
     for hook in cfg.get('custom_hooks', []):
         if hook.get('type') == 'DiffusionSamplingHook':
@@ -283,7 +262,7 @@ def default_sampling(cfg: Config) -> Dict[str, Any]:
     for key in ('num_noise_groups', 'sampling_steps'):
         if key not in settings:
             raise ValueError(f'{cfg.filename}: model.test_cfg has no `{key}`; is the head a DiffPoseHead?')
-    return settings
+    return parse_sampling_cfg(settings, owner=cfg.filename)
 
 
 def sampling_config(cfg: Config, settings: Dict[str, Any]) -> Config:
@@ -363,7 +342,8 @@ def test(cfg: Config, checkpoint: str, work_dir: str, name: str) -> Dict[str, fl
         return {k: float('nan') if v is None else v for k, v in done['metrics'].items()}
     print_log(f'[run_ablations] testing {name} ({checkpoint}) in {work_dir}', logger='current')
     runner = Runner.from_cfg(cfg)
-    metrics = with_degraded_total(runner.test(), runner.test_loop.evaluator)
+    with mmengine_checkpoint_globals(checkpoint):  # load_from with weights_only=True and MMEngine's allowlist
+        metrics = with_degraded_total(runner.test(), runner.test_loop.evaluator)
     print_log(f'[run_ablations] {name}: ' + ', '.join(f'{k}={v:.4f}' for k, v in metrics.items()),
               logger='current')
     del runner
@@ -469,7 +449,7 @@ def degraded_total(gt_dir: str, pred_dir: str) -> float:
 # ------------------------------------------------------------------------------------------------ table
 def _values(metrics: Dict[str, float]) -> Dict[str, float]:
     """Table columns of one run's metrics (AP in %, COCO AP x100)."""
-    values = {c: metrics.get(f'posetrack/{c}', float('nan')) for c in POSETRACK_COLUMNS}
+    values = {c: metrics.get(f'posetrack/{c}', float('nan')) for c in POSETRACK_SUMMARY_KEYS}
     values['Total (degraded)'] = metrics.get('posetrack/Total (degraded)', float('nan'))
     values['COCO AP'] = metrics.get('coco/AP', float('nan')) * 100
     return values
@@ -519,19 +499,19 @@ def format_table(rows: Sequence[dict], caption: str) -> str:
     ``Total`` and ``Total (degraded)`` carry ``± std`` over seeds, the Δ columns the paired difference to the
     first row (``mean ± std`` over seeds)."""
     head = ('Row', 'Paper') + COLUMNS + ('Δ Total', 'Δ degraded')
-    lines = [caption, '', '| ' + ' | '.join(head) + ' |', '|' + '---|' * 2 + '---:|' * (len(head) - 2)]
+    lines = []
     for row in rows:
         cells = [_cell(row['values'][c], row['std'][c] if c in DIFF_COLUMNS else float('nan')) for c in COLUMNS]
         cells += [_cell(row['diff'][c], row['diff_std'][c], signed=True) if c in row['diff'] else '-'
                   for c in DIFF_COLUMNS]
-        lines.append('| ' + ' | '.join([row['name'], row['paper']] + cells) + ' |')
-    return '\n'.join(lines)
+        lines.append([row['name'], row['paper']] + cells)
+    return f'{caption}\n\n' + render_table(head, lines, align='ll' + 'r' * (len(head) - 2))
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     if not osp.isdir(args.data_root):
-        from diffpose_mm.datasets import make_synthetic_posetrack
+        from diffpose_mm.testing import make_synthetic_posetrack
         print_log(f'[run_ablations] {args.data_root} does not exist: generating the synthetic data there',
                   logger='current')
         make_synthetic_posetrack(args.data_root)

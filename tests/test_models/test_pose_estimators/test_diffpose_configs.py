@@ -1,5 +1,4 @@
 """The shipped DiffPose configs build, and their pieces fit together (feature size, heatmap size, clip length)."""
-import importlib.util
 import logging
 from pathlib import Path
 
@@ -84,11 +83,8 @@ def test_config_builds_consistently(path):
         assert feats[0].shape == (1, neck.embed_dims, hh // 4, hw // 4)
 
 
-def test_benchmark_tool_prints_a_table(capsys):
-    spec = importlib.util.spec_from_file_location('benchmark_inference',
-                                                  REPO / 'tools' / 'analysis' / 'benchmark_inference.py')
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+def test_benchmark_tool_prints_a_table(load_tool, capsys):
+    tool = load_tool('tools/analysis/benchmark_inference.py')
     rows = tool.run(tool.parse_args(['--batch-size', '2', '--repeats', '1', '--warmup', '0', '--grid', '1x1',
                                      '2x2', '--flip-test', 'off']))
     out = capsys.readouterr().out

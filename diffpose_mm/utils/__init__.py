@@ -1,0 +1,5 @@
+"""Helpers of the analysis tools (registers nothing)."""
+from .runs import find_run, gt_box_dataset, load_run, replace_prefix, with_data_root
+from .table import render_table
+
+__all__ = ['find_run', 'gt_box_dataset', 'load_run', 'render_table', 'replace_prefix', 'with_data_root']

@@ -1,0 +1,47 @@
+"""Tables of the analysis tools: one formatter for markdown and plain aligned text."""
+from typing import Any, Optional, Sequence
+
+
+def render_table(header: Sequence[Any], rows: Sequence[Sequence[Any]], align: Optional[str] = None,
+                 markdown: bool = True) -> str:
+    """Columns padded to their widest cell, as a markdown table or as plain text.
+
+    Args:
+        header (Sequence): Column names.
+        rows (Sequence[Sequence]): Cells (``str()`` of each is printed), as many per row as ``header``.
+        align (str, optional): ``'l'`` (left) or ``'r'`` (right) per column, e.g. ``'llrr'``. Defaults to
+            all left.
+        markdown (bool): ``| a | b |`` lines with a ``|---|--:|`` line under the header (``:`` marks the right
+            aligned columns). Otherwise columns separated by two spaces, no rule, no trailing spaces.
+            Defaults to True.
+
+    Returns:
+        str: The lines of the table, without a final newline.
+
+    Example:
+        >>> print(render_table(['run', 'AP'], [['a', 71.5], ['long name', 8.0]], align='lr'))
+        | run       |   AP |
+        |-----------|-----:|
+        | a         | 71.5 |
+        | long name |  8.0 |
+        >>> print(render_table(['run', 'AP'], [['a', 71.5]], align='lr', markdown=False))
+        run    AP
+        a    71.5
+    """
+    lines = [[str(x) for x in header]] + [[str(x) for x in row] for row in rows]
+    align = 'l' * len(header) if align is None else align
+    if len(align) != len(header) or set(align) - set('lr'):
+        raise ValueError(f'format_table: align needs one "l" or "r" per column ({len(header)}), got {align!r}')
+    for line in lines[1:]:
+        if len(line) != len(header):
+            raise ValueError(f'format_table: {len(header)} columns in the header, {len(line)} in row {line}')
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+
+    def pad(line):
+        return [x.rjust(w) if a == 'r' else x.ljust(w) for x, w, a in zip(line, widths, align)]
+
+    if not markdown:
+        return '\n'.join('  '.join(pad(line)).rstrip() for line in lines)
+    rule = '|' + '|'.join('-' * (w + 1) + ':' if a == 'r' else '-' * (w + 2) for w, a in zip(widths, align)) + '|'
+    md = ['| ' + ' | '.join(pad(line)) + ' |' for line in lines]
+    return '\n'.join([md[0], rule] + md[1:])
