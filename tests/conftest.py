@@ -40,3 +40,20 @@ def load_tool() -> Callable[[str], ModuleType]:
 def mmpose_scope():
     """Build from MMPose's registries (as ``default_scope = 'mmpose'`` does in a config)."""
     init_default_scope('mmpose')
+
+
+@pytest.fixture(scope='session')
+def posetrack18_fixture() -> Path:
+    """MMPose's real PoseTrack18 test data, ``tests/data/posetrack18``: 3 labelled val frames of 3 videos
+    (images, ``annotations/test_posetrack18_val.json``, the per-video GT files ``annotations/val/`` and
+    detections), without neighbouring frames."""
+    return TEST_DATA / 'posetrack18'
+
+
+@pytest.fixture(scope='session')
+def synthetic_root(tmp_path_factory) -> Path:
+    """A small synthetic PoseTrack18-layout dataset (seed 0, 2 train + 2 val videos, 320x240)."""
+    from diffpose_mm.testing import make_synthetic_posetrack
+    root = tmp_path_factory.mktemp('synthetic_posetrack18')
+    make_synthetic_posetrack(str(root), seed=0, num_train_videos=2, num_val_videos=2)
+    return root

@@ -1,22 +1,19 @@
 """Multi-frame PoseTrack17/18/21 dataset: one sample per person in a labelled key frame."""
 import bisect
 import copy
-import json
 import logging
-import os
 import os.path as osp
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
-import mmpose
 import numpy as np
-from mmengine.fileio import exists, get_local_path, list_dir_or_file, load
+from mmengine.fileio import exists, list_dir_or_file
 from mmengine.logging import MessageHub, print_log
 from mmpose.datasets.datasets.base import BaseCocoStyleDataset
 from mmpose.registry import DATASETS
 from mmpose.structures.bbox import bbox_xywh2xyxy
 
-NUM_KEYPOINTS = 17
-POSETRACK_CATEGORY = dict(supercategory='person', id=1, name='person')
+from .posetrack_format import (POSETRACK18_METAINFO_FILE, is_xywh, load_posetrack_annotations,
+                               read_json)
 
 
 def support_frame_indices(key_index: int, nframes: int, num_adjacent: int,
@@ -35,97 +32,6 @@ def support_frame_indices(key_index: int, nframes: int, num_adjacent: int,
         min(max(key_index + o, first_index), last)
         for o in range(-num_adjacent, num_adjacent + 1)
     ]
-
-
-def load_posetrack_json(path: str) -> dict:
-    """Load and validate one PoseTrack COCO-style json (merged or per-video).
-
-    Raises:
-        ValueError: naming ``path`` and the offending field when the file is not valid json, lacks
-            ``images``/``annotations`` or a required field, refers to an unknown image, or has a
-            keypoint list that is not 17x3 (the PoseTrack layout).
-
-    Returns:
-        dict: ``images``, ``annotations`` and ``categories`` (PoseTrack person if absent).
-        Annotations without keypoints are kept here; the dataset skips and counts them.
-    """
-    try:
-        with get_local_path(path) as local_path, open(local_path) as f:
-            data = json.load(f)
-    except json.JSONDecodeError as e:
-        raise ValueError(f'{path}: not a valid json file ({e})') from e
-    if not isinstance(data, dict):
-        raise ValueError(f'{path}: expected a COCO-style dict with "images" and "annotations", '
-                         f'got {type(data).__name__}')
-    for key in ('images', 'annotations'):
-        if not isinstance(data.get(key), list):
-            raise ValueError(f'{path}: missing or invalid top-level field "{key}" (a list)')
-    image_ids = set()
-    for i, img in enumerate(data['images']):
-        for key in ('id', 'file_name', 'nframes'):
-            if key not in img:
-                raise ValueError(f'{path}: images[{i}] (file_name={img.get("file_name")!r}) has '
-                                 f'no field "{key}"')
-        image_ids.add(img['id'])
-    for i, ann in enumerate(data['annotations']):
-        for key in ('id', 'image_id'):
-            if key not in ann:
-                raise ValueError(f'{path}: annotations[{i}] has no field "{key}"')
-        if ann['image_id'] not in image_ids:
-            raise ValueError(f'{path}: annotations[{i}] (id={ann["id"]}) refers to image_id '
-                             f'{ann["image_id"]}, which is not in "images"')
-        kpts = ann.get('keypoints')
-        if not kpts:
-            continue
-        if len(kpts) != NUM_KEYPOINTS * 3:
-            raise ValueError(
-                f'{path}: annotations[{i}] (id={ann["id"]}) field "keypoints" has {len(kpts)} '
-                f'values; the PoseTrack layout needs {NUM_KEYPOINTS}x3={NUM_KEYPOINTS * 3}')
-        if 'bbox' not in ann and max(kpts) > 0:
-            raise ValueError(f'{path}: annotations[{i}] (id={ann["id"]}) has keypoints but no '
-                             'field "bbox"')
-        if 'bbox' in ann and not _is_xywh(ann['bbox']):
-            raise ValueError(f'{path}: annotations[{i}] (id={ann["id"]}) field "bbox" must be 4 numbers '
-                             f'[x, y, w, h], got {ann["bbox"]!r}')
-    data.setdefault('categories', [POSETRACK_CATEGORY])
-    return data
-
-
-def _is_xywh(bbox, extra_ok: bool = False) -> bool:
-    """``[x, y, w, h]`` numbers (detection files may append more values, e.g. a score)."""
-    return (isinstance(bbox, (list, tuple)) and (len(bbox) == 4 or extra_ok and len(bbox) > 4)
-            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in bbox[:4]))
-
-
-def load_posetrack_annotations(ann_file: str) -> dict:
-    """Load a merged PoseTrack json, or merge a directory of per-video jsons (sorted by name).
-
-    Every file is checked by :func:`load_posetrack_json`; image ids must be unique across files.
-
-    Returns:
-        dict: ``images``, ``annotations`` and ``categories`` (of the last file).
-    """
-    if osp.isdir(ann_file):
-        files = sorted(osp.join(ann_file, f) for f in os.listdir(ann_file) if f.endswith('.json'))
-        if not files:
-            raise FileNotFoundError(f'ann_file directory {ann_file} holds no .json file')
-    elif exists(ann_file):
-        files = [ann_file]
-    else:
-        raise FileNotFoundError(f'ann_file {ann_file} does not exist')
-    merged = dict(images=[], annotations=[], categories=[POSETRACK_CATEGORY])
-    image_src: Dict[int, str] = {}
-    for path in files:
-        data = load_posetrack_json(path)
-        for img in data['images']:
-            if img['id'] in image_src:
-                raise ValueError(f'image id {img["id"]} appears in both {image_src[img["id"]]} '
-                                 f'and {path}')
-            image_src[img['id']] = path
-        merged['images'] += data['images']
-        merged['annotations'] += data['annotations']
-        merged['categories'] = data['categories']
-    return merged
 
 
 class _SortedIndexSet:
@@ -187,8 +93,7 @@ class PoseTrackVideoDataset(BaseCocoStyleDataset):
             ``data_mode``).
     """
 
-    METAINFO: dict = dict(from_file=osp.join(
-        osp.dirname(mmpose.__file__), '.mim', 'configs', '_base_', 'datasets', 'posetrack18.py'))
+    METAINFO: dict = dict(from_file=POSETRACK18_METAINFO_FILE)
 
     def __init__(self,
                  ann_file: str = '',
@@ -312,7 +217,7 @@ class PoseTrackVideoDataset(BaseCocoStyleDataset):
         images, _ = self._load_posetrack()
         if not exists(self.bbox_file):
             raise FileNotFoundError(f'bbox_file {self.bbox_file} does not exist')
-        dets = load(self.bbox_file)
+        dets = read_json(self.bbox_file)
         if not isinstance(dets, list):
             raise ValueError(f'{self.bbox_file}: expected a list of detections, got '
                              f'{type(dets).__name__}')
@@ -324,7 +229,7 @@ class PoseTrackVideoDataset(BaseCocoStyleDataset):
             for key in ('bbox', 'score'):
                 if key not in det:
                     raise ValueError(f'{self.bbox_file}: detection [{i}] has no field "{key}"')
-            if not _is_xywh(det['bbox'], extra_ok=True):
+            if not is_xywh(det['bbox'], extra_ok=True):
                 raise ValueError(f'{self.bbox_file}: detection [{i}] field "bbox" must start with 4 numbers '
                                  f'[x, y, w, h], got {det["bbox"]!r}')
             if det.get('category_id', 1) != 1:

@@ -1,5 +1,6 @@
-"""Shared fixtures of the data tests: synthetic PoseTrack18 data, the MMPose PoseTrack18 fixture and
-a builder of tiny hand-made PoseTrack videos."""
+"""Shared fixtures of the data tests: the MMPose scope and a builder of tiny hand-made PoseTrack videos (the
+synthetic data, ``synthetic_root``, and MMPose's PoseTrack18 fixture, ``posetrack18_fixture``, come from
+``tests/conftest.py``)."""
 import json
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
@@ -7,44 +8,24 @@ from typing import Dict, List, Optional, Sequence
 import cv2
 import numpy as np
 import pytest
-from mmengine.registry import init_default_scope
 
-from diffpose_mm.datasets import make_synthetic_posetrack
+from diffpose_mm.datasets.posetrack_format import NUM_KEYPOINTS, POSETRACK18_KEYPOINTS, posetrack_image_id
 
-# <repo>/tests/test_datasets/conftest.py -> <repo>/../shared
-SHARED = Path(__file__).resolve().parents[2] / '..' / 'shared'
+EARS = [POSETRACK18_KEYPOINTS.index('left_ear'), POSETRACK18_KEYPOINTS.index('right_ear')]
 
 
 @pytest.fixture(autouse=True)
-def _mmpose_scope():
-    init_default_scope('mmpose')
-
-
-@pytest.fixture(scope='session')
-def synthetic_root(tmp_path_factory) -> Path:
-    """A small synthetic PoseTrack18-layout dataset (2 train + 2 val videos)."""
-    root = tmp_path_factory.mktemp('synthetic_posetrack18')
-    make_synthetic_posetrack(str(root), seed=0, num_train_videos=2, num_val_videos=2)
-    return root
-
-
-@pytest.fixture(scope='session')
-def posetrack18_fixture() -> Path:
-    """MMPose's real PoseTrack18 test data (3 labelled val frames, no neighbouring frames)."""
-    root = (SHARED / 'data' / 'mmpose_tests' / 'posetrack18').resolve()
-    assert (root / 'annotations' / 'test_posetrack18_val.json').is_file(), (
-        f'MMPose PoseTrack18 test fixture not found under {root} (expected ../shared beside the '
-        'repository)')
-    return root
+def _mmpose_scope(mmpose_scope):
+    """Every data test builds from MMPose's registries."""
 
 
 def keypoints_51(seed: int = 0, center=(30.0, 20.0)) -> List[float]:
     """17x3 PoseTrack keypoints near ``center`` with the ears unlabelled."""
     rng = np.random.default_rng(seed)
-    kpts = np.zeros((17, 3))
-    kpts[:, :2] = np.asarray(center) + rng.uniform(-8, 8, size=(17, 2))
+    kpts = np.zeros((NUM_KEYPOINTS, 3))
+    kpts[:, :2] = np.asarray(center) + rng.uniform(-8, 8, size=(NUM_KEYPOINTS, 2))
     kpts[:, 2] = 1
-    kpts[3:5] = 0
+    kpts[EARS] = 0
     return [round(float(v), 2) for v in kpts.reshape(-1)]
 
 
@@ -78,7 +59,7 @@ class VideoBuilder:
             cv2.imwrite(str(frame_dir / self.frame_name(i, digits)), img)
         images, anns = [], []
         for i in labelled:
-            image_id = int(f'1{vid:06d}{i:04d}')
+            image_id = posetrack_image_id(vid, i)
             images.append(
                 dict(id=image_id, file_name=f'images/val/{name}/{self.frame_name(i, digits)}',
                      nframes=nframes, frame_id=image_id, vid_id=f'{vid:06d}', is_labeled=True,

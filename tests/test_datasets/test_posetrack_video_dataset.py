@@ -352,7 +352,7 @@ def test_detections_on_unlabelled_or_unknown_frames_are_ignored(synthetic_root, 
 
 def test_malformed_bbox_names_file_and_field(tmp_path):
     """A bbox that is not [x, y, w, h] fails at load time, naming the file, the annotation and the field."""
-    from diffpose_mm.datasets.posetrack_video_dataset import load_posetrack_json
+    from diffpose_mm.datasets.posetrack_format import load_posetrack_json
     ann = dict(images=[dict(id=1, file_name='images/val/v/000000.jpg', nframes=1)],
                annotations=[dict(id=7, image_id=1, bbox=[1, 2, 3], keypoints=[1, 1, 1] * 17)])
     path = tmp_path / 'bad_bbox.json'

@@ -1,24 +1,21 @@
 """tools/analysis/browse_video_dataset.py on a tiny synthetic PoseTrack18-layout dataset."""
-import importlib.util
 import os.path as osp
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import torch
-from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 from mmpose.datasets.datasets.utils import parse_pose_metainfo
 from mmpose.visualization import PoseLocalVisualizer
 
-from diffpose_mm.datasets import PoseTrackVideoDataset, make_synthetic_posetrack
+from diffpose_mm.datasets import PoseTrackVideoDataset
+from diffpose_mm.testing import make_synthetic_posetrack
 
 # MMPose's OpenCV visualizer passes a 1-element radius array to int()
 pytestmark = pytest.mark.filterwarnings(
     'ignore:Conversion of an array with ndim:DeprecationWarning')
 
-REPO = Path(__file__).resolve().parents[2]
 INPUT_W, INPUT_H = 48, 64
 NUM_ADJACENT = 2
 T = 2 * NUM_ADJACENT + 1
@@ -44,12 +41,8 @@ val_dataloader = dict(
 
 
 @pytest.fixture(scope='module')
-def cli():
-    spec = importlib.util.spec_from_file_location(
-        'browse_video_dataset', REPO / 'tools' / 'analysis' / 'browse_video_dataset.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def cli(load_tool):
+    return load_tool('tools/analysis/browse_video_dataset.py')
 
 
 @pytest.fixture(scope='module')
@@ -123,8 +116,7 @@ def test_bad_config(cli, config, tmp_path):
         cli.main([config, '--num', '0'])
 
 
-def test_render_sample_draws_key_skeleton(cli):
-    init_default_scope('mmpose')
+def test_render_sample_draws_key_skeleton(cli, mmpose_scope):
     meta = parse_pose_metainfo(PoseTrackVideoDataset.METAINFO)
     vis = PoseLocalVisualizer(name='test_browse_render', radius=3, line_width=1)
     vis.set_dataset_meta(meta)

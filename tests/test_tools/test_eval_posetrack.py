@@ -1,5 +1,4 @@
 """tools/analysis/eval_posetrack.py on MMPose's real PoseTrack18 GT fixture."""
-import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -7,25 +6,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-GT_DIR = (REPO / '..' / 'shared' / 'data' / 'mmpose_tests' / 'posetrack18' / 'annotations' /
-          'val').resolve()
 GROUPS = ['Head', 'Shoulder', 'Elbow', 'Wrist', 'Hip', 'Knee', 'Ankle', 'Total']
 
 
 @pytest.fixture(scope='module')
-def cli():
-    spec = importlib.util.spec_from_file_location('eval_posetrack',
-                                                  REPO / 'tools' / 'analysis' / 'eval_posetrack.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def cli(load_tool):
+    return load_tool('tools/analysis/eval_posetrack.py')
 
 
-def test_gt_as_prediction(cli, tmp_path, capsys):
-    assert GT_DIR.is_dir(), f'MMPose PoseTrack18 GT fixture not found at {GT_DIR}'
+@pytest.fixture(scope='module')
+def gt_dir(posetrack18_fixture) -> Path:
+    return posetrack18_fixture / 'annotations' / 'val'
+
+
+def test_gt_as_prediction(gt_dir, cli, tmp_path, capsys):
+    assert gt_dir.is_dir(), f'MMPose PoseTrack18 GT fixture not found at {gt_dir}'
     out = tmp_path / 'ap.json'
-    assert cli.main([str(GT_DIR), str(GT_DIR), '--out', str(out)]) == 0
+    assert cli.main([str(gt_dir), str(gt_dir), '--out', str(out)]) == 0
     header, row = capsys.readouterr().out.splitlines()[:2]
     assert [h.strip() for h in header.split('|')] == GROUPS
     assert [float(v) for v in row.split('|')] == [100.] * 8
@@ -33,11 +30,11 @@ def test_gt_as_prediction(cli, tmp_path, capsys):
     assert list(result) == GROUPS and all(v == pytest.approx(100.) for v in result.values())
 
 
-def test_imperfect_prediction(cli, tmp_path, capsys):
+def test_imperfect_prediction(gt_dir, cli, tmp_path, capsys):
     # one person's left wrist moved 300 px away: that wrist becomes a false positive and its GT wrist
     # is missed, so Wrist drops below 100 while e.g. Knee stays 100
     pred_dir = tmp_path / 'pred'
-    shutil.copytree(GT_DIR, pred_dir)
+    shutil.copytree(gt_dir, pred_dir)
     path = pred_dir / '012834_mpii_test.json'
     data = json.loads(path.read_text())
     wrist = data['categories'][0]['keypoints'].index('left_wrist')
@@ -45,7 +42,7 @@ def test_imperfect_prediction(cli, tmp_path, capsys):
     ann['keypoints'][3 * wrist] += 300
     path.write_text(json.dumps(data))
     out = tmp_path / 'ap.json'
-    assert cli.main([str(GT_DIR), str(pred_dir), '--out', str(out)]) == 0
+    assert cli.main([str(gt_dir), str(pred_dir), '--out', str(out)]) == 0
     result = json.loads(out.read_text())
     assert result['Wrist'] < 100 and result['Knee'] == pytest.approx(100.)
     assert result['Total'] < 100
@@ -62,25 +59,25 @@ def _fails(cli, capsys, gt_dir, pred_dir, *patterns):
         assert pattern in err, err
 
 
-def test_bad_input_names_the_file(cli, tmp_path, capsys):
+def test_bad_input_names_the_file(gt_dir, cli, tmp_path, capsys):
     pred_dir = tmp_path / 'pred'
-    shutil.copytree(GT_DIR, pred_dir)
+    shutil.copytree(gt_dir, pred_dir)
     (pred_dir / '009473_mpii_test.json').unlink()
-    _fails(cli, capsys, GT_DIR, pred_dir, str(pred_dir / '009473_mpii_test.json'), 'does not exist')
+    _fails(cli, capsys, gt_dir, pred_dir, str(pred_dir / '009473_mpii_test.json'), 'does not exist')
 
-    shutil.copy(GT_DIR / '009473_mpii_test.json', pred_dir)
+    shutil.copy(gt_dir / '009473_mpii_test.json', pred_dir)
     path = pred_dir / '003418_mpii_test.json'
     data = json.loads(path.read_text())
     data['images'] = data['images'] * 2
     path.write_text(json.dumps(data))
-    _fails(cli, capsys, GT_DIR, pred_dir, str(path), 'has 2 frames', 'has 1')
+    _fails(cli, capsys, gt_dir, pred_dir, str(path), 'has 2 frames', 'has 1')
 
-    shutil.copy(GT_DIR / '003418_mpii_test.json', pred_dir)
+    shutil.copy(gt_dir / '003418_mpii_test.json', pred_dir)
     path = pred_dir / '012834_mpii_test.json'
     data = json.loads(path.read_text())
     data['annotations'][3]['keypoints'] = data['annotations'][3]['keypoints'][:-3]
     path.write_text(json.dumps(data))
-    _fails(cli, capsys, GT_DIR, pred_dir, str(path), f'annotation id={data["annotations"][3]["id"]}',
+    _fails(cli, capsys, gt_dir, pred_dir, str(path), f'annotation id={data["annotations"][3]["id"]}',
            '"keypoints" must be a flat list of 17 x 3')
 
     _fails(cli, capsys, tmp_path / 'missing', pred_dir, str(tmp_path / 'missing'), 'does not exist')

@@ -1,6 +1,5 @@
 """tools/misc/generate_person_boxes.py with a tiny randomly initialised RetinaNet (ResNet-18) on the real
 PoseTrack18 fixture images: the plumbing and the output format are tested, not the detections."""
-import importlib.util
 import json
 from pathlib import Path
 
@@ -9,10 +8,6 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope, init_default_scope
 
-REPO = Path(__file__).resolve().parents[2]
-ROOT = (REPO / '..' / 'shared' / 'data' / 'mmpose_tests' / 'posetrack18').resolve()
-IMG_DIR = ROOT / 'images' / 'val'
-ANN_FILE = ROOT / 'annotations' / 'test_posetrack18_val.json'
 WIDTH, HEIGHT = 1920, 1080
 
 TINY_RETINANET = dict(
@@ -47,12 +42,18 @@ TINY_RETINANET = dict(
 
 
 @pytest.fixture(scope='module')
-def tool():
-    spec = importlib.util.spec_from_file_location('generate_person_boxes',
-                                                  REPO / 'tools' / 'misc' / 'generate_person_boxes.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def tool(load_tool):
+    return load_tool('tools/misc/generate_person_boxes.py')
+
+
+@pytest.fixture(scope='module')
+def img_dir(posetrack18_fixture) -> Path:
+    return posetrack18_fixture / 'images' / 'val'
+
+
+@pytest.fixture(scope='module')
+def ann_file(posetrack18_fixture) -> Path:
+    return posetrack18_fixture / 'annotations' / 'test_posetrack18_val.json'
 
 
 @pytest.fixture(scope='module')
@@ -85,18 +86,18 @@ def check_boxes(entries, min_score):
         assert x + w <= WIDTH + 0.01 and y + h <= HEIGHT + 0.01
 
 
-def test_with_ann_file(tool, det_config, checkpoint, tmp_path):
-    assert ANN_FILE.is_file(), f'MMPose PoseTrack18 fixture not found at {ANN_FILE}'
+def test_with_ann_file(img_dir, ann_file, tool, det_config, checkpoint, tmp_path):
+    assert ann_file.is_file(), f'MMPose PoseTrack18 fixture not found at {ann_file}'
     init_default_scope('mmpose')
     scope = DefaultScope.get_current_instance()
     out = tmp_path / 'dets.json'
-    argv = [det_config, str(IMG_DIR), '--out', str(out), '--ann-file', str(ANN_FILE),
+    argv = [det_config, str(img_dir), '--out', str(out), '--ann-file', str(ann_file),
             '--checkpoint', checkpoint]
     assert tool.main(argv + ['--score-thr', '0']) == 0
     entries = json.loads(out.read_text())
     check_boxes(entries, 0.)
     assert all(set(e) == {'image_id', 'bbox', 'score', 'category_id'} for e in entries)
-    ann = json.loads(ANN_FILE.read_text())
+    ann = json.loads(ann_file.read_text())
     assert {e['image_id'] for e in entries} <= {img['id'] for img in ann['images']}
     # the caller's default scope survives the detector's mmdet scope
     assert DefaultScope.get_current_instance().scope_name == scope.scope_name == 'mmpose'
@@ -110,24 +111,24 @@ def test_with_ann_file(tool, det_config, checkpoint, tmp_path):
     assert len(kept) == sum(s >= thr for s in scores) < len(entries)
 
 
-def test_without_ann_file(tool, det_config, tmp_path):
+def test_without_ann_file(img_dir, ann_file, tool, det_config, tmp_path):
     out = tmp_path / 'dets.json'
-    assert tool.main([det_config, str(IMG_DIR), '--out', str(out), '--score-thr', '0']) == 0
+    assert tool.main([det_config, str(img_dir), '--out', str(out), '--score-thr', '0']) == 0
     entries = json.loads(out.read_text())
     check_boxes(entries, 0.)
     assert all(set(e) == {'image_name', 'bbox', 'score', 'category_id'} for e in entries)
     # names as in the annotation files' file_name: relative to the folder above images/
-    names = {img['file_name'] for img in json.loads(ANN_FILE.read_text())['images']}
+    names = {img['file_name'] for img in json.loads(ann_file.read_text())['images']}
     assert {e['image_name'] for e in entries} <= names
 
 
-def test_bad_input(tool, det_config, tmp_path, capsys):
+def test_bad_input(img_dir, tool, det_config, tmp_path, capsys):
     missing = tmp_path / 'missing'
     assert tool.main([det_config, str(missing), '--out', str(tmp_path / 'x.json')]) == 1
     assert f'image folder {missing} does not exist' in capsys.readouterr().err
     other = tmp_path / 'other.json'
     other.write_text(json.dumps(dict(images=[dict(id=1, file_name='images/val/x/000000.jpg')])))
-    assert tool.main([det_config, str(IMG_DIR), '--out', str(tmp_path / 'x.json'),
+    assert tool.main([det_config, str(img_dir), '--out', str(tmp_path / 'x.json'),
                       '--ann-file', str(other)]) == 1
     assert f'is listed in {other}' in capsys.readouterr().err
     assert not (tmp_path / 'x.json').exists()

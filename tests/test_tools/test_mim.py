@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from diffpose_mm.datasets import make_synthetic_posetrack
+from diffpose_mm.testing import make_synthetic_posetrack
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = 'diffpose_tiny_synthetic.py'

@@ -8,7 +8,7 @@ import argparse
 import inspect
 import time
 
-from diffpose_mm.datasets.synthetic_posetrack import make_synthetic_posetrack
+from diffpose_mm.testing import make_synthetic_posetrack
 
 
 def parse_args(argv=None):

@@ -11,11 +11,9 @@ Example::
         --out data/posetrack21/annotations/posetrack21_val.json
 """
 import argparse
-import json
-import os
 import os.path as osp
 
-from diffpose_mm.datasets import load_posetrack_annotations
+from diffpose_mm.datasets.posetrack_format import load_posetrack_annotations, write_json
 
 
 def merge_posetrack_videos(ann_dir: str, out_file: str) -> dict:
@@ -27,9 +25,7 @@ def merge_posetrack_videos(ann_dir: str, out_file: str) -> dict:
     if not osp.isdir(ann_dir):
         raise NotADirectoryError(f'{ann_dir} is not a directory of per-video jsons')
     merged = load_posetrack_annotations(ann_dir)
-    os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
-    with open(out_file, 'w') as f:
-        json.dump(merged, f)
+    write_json(merged, out_file)
     return dict(images=len(merged['images']), annotations=len(merged['annotations']))
 
 

@@ -11,8 +11,8 @@ This writes::
 The 17-slot PoseTrack18 keypoint order is used (ears unlabelled); ``is_visible`` is kept as the
 visibility flag (1 if absent), unannotated joints are ``0, 0, 0``. Frame names are kept (8 digits,
 counted from 1), so PoseTrackVideoDataset detects the PoseTrack17 naming on its own. Image ids follow
-PoseTrack18: ``1`` + 6-digit video number (leading digits of the video folder) + 4-digit 0-based
-frame index. The person box is the keypoints' extent enlarged 1.3x (as poseval's converter) joined
+PoseTrack18 (``posetrack_format.posetrack_image_id``): ``1`` + 6-digit video number (leading digits of
+the video folder) + 4-digit 0-based frame index. The person box is the keypoints' extent enlarged 1.3x (as poseval's converter) joined
 with the head box, clipped to the image when its size is known.
 
 Example::
@@ -21,23 +21,14 @@ Example::
         --out data/posetrack17/annotations --split val --img-root data/posetrack17
 """
 import argparse
-import json
 import os
 import os.path as osp
 import re
 from typing import Dict, List, Optional, Sequence
 
-from diffpose_mm.evaluation.functional.posetrack_io import POSETRACK18_KEYPOINTS, POSETRACK18_SKELETON
-
-# PoseTrack18 slot -> PoseTrack17 (MPII) joint id; the ears (slots 3, 4) have no PoseTrack17 joint.
-# PoseTrack17 ids: 0 r_ankle, 1 r_knee, 2 r_hip, 3 l_hip, 4 l_knee, 5 l_ankle, 6 r_wrist, 7 r_elbow,
-# 8 r_shoulder, 9 l_shoulder, 10 l_elbow, 11 l_wrist, 12 head_bottom, 13 nose, 14 head_top.
-PT18_FROM_PT17 = (13, 12, 14, None, None, 9, 8, 10, 7, 11, 6, 3, 2, 4, 1, 5, 0)
-PT17_TO_PT18 = {pt17: slot for slot, pt17 in enumerate(PT18_FROM_PT17) if pt17 is not None}
-
-CATEGORY = dict(
-    supercategory='person', id=1, name='person', keypoints=list(POSETRACK18_KEYPOINTS),
-    skeleton=POSETRACK18_SKELETON)
+from diffpose_mm.datasets.posetrack_format import (NUM_KEYPOINTS, NUM_POSETRACK_JOINTS, PERSON_CATEGORY,
+                                                   PT17_TO_PT18, list_json_files, merge_posetrack_videos,
+                                                   posetrack_image_id, read_json, write_json)
 
 
 def _scalar(value, src: str, field: str):
@@ -94,7 +85,7 @@ def convert_video(data: dict, src: str, img_root: Optional[str] = None) -> dict:
                              '<digits>_<name>/<frame digits>.<ext>')
         frames.append((i, entry, name, int(stem), len(stem), ext, int(match.group())))
     if not frames:
-        return dict(images=[], annotations=[], categories=[CATEGORY])
+        return dict(images=[], annotations=[], categories=[PERSON_CATEGORY])
     _, _, name0, _, digits, ext, vid = frames[0]
     nframes = None
     if img_root is not None:
@@ -106,7 +97,10 @@ def convert_video(data: dict, src: str, img_root: Optional[str] = None) -> dict:
     for i, entry, name, index, _, _, _ in frames:
         if not 1 <= index <= 10000:
             raise ValueError(f'{src}: frame index {index} of {name!r} is outside 1..10000')
-        image_id = int(f'1{vid:06d}{index - 1:04d}')
+        try:
+            image_id = posetrack_image_id(vid, index - 1)
+        except ValueError as e:
+            raise ValueError(f'{src}: {name!r}: {e}') from e
         img = dict(file_name=name, id=image_id, frame_id=image_id, vid_id=f'{vid:06d}',
                    nframes=nframes, ignore_regions_x=[], ignore_regions_y=[])
         if img_root is not None and osp.isfile(osp.join(img_root, name)):
@@ -120,13 +114,13 @@ def convert_video(data: dict, src: str, img_root: Optional[str] = None) -> dict:
             where = f'annolist[{i}].annorect[{k}]'
             head = [float(_scalar(_require(rect, key, src, where), src, key))
                     for key in ('x1', 'y1', 'x2', 'y2')]
-            keypoints = [0.0] * 51
+            keypoints = [0.0] * (3 * NUM_KEYPOINTS)
             xs, ys = [], []
             for point in _points(rect.get('annopoints')):
                 joint = int(_scalar(_require(point, 'id', src, f'{where} point'), src, 'id'))
-                if joint not in PT17_TO_PT18:
+                if not 0 <= joint < NUM_POSETRACK_JOINTS:
                     raise ValueError(f'{src}: {where} has joint id {joint}; PoseTrack17 ids are '
-                                     '0..14')
+                                     f'0..{NUM_POSETRACK_JOINTS - 1}')
                 x = float(_scalar(point['x'], src, 'x'))
                 y = float(_scalar(point['y'], src, 'y'))
                 vis = int(_scalar(point.get('is_visible', 1), src, 'is_visible'))
@@ -155,7 +149,7 @@ def convert_video(data: dict, src: str, img_root: Optional[str] = None) -> dict:
         img['is_labeled'] = bool(_scalar(labelled, src, 'is_labeled')) if labelled is not None \
             else has_points
         images.append(img)
-    return dict(images=images, annotations=annotations, categories=[CATEGORY])
+    return dict(images=images, annotations=annotations, categories=[PERSON_CATEGORY])
 
 
 def convert_posetrack17(inputs: Sequence[str], out_dir: str, split: str,
@@ -168,33 +162,22 @@ def convert_posetrack17(inputs: Sequence[str], out_dir: str, split: str,
     files = []
     for path in inputs:
         if osp.isdir(path):
-            files += sorted(osp.join(path, f) for f in os.listdir(path) if f.endswith('.json'))
+            files += [osp.join(path, name) for name in list_json_files(path)]
         else:
             files.append(path)
     if not files:
         raise FileNotFoundError(f'no PoseTrack17 json found in {list(inputs)}')
-    merged = dict(images=[], annotations=[], categories=[CATEGORY])
-    image_src: Dict[int, str] = {}
     os.makedirs(osp.join(out_dir, split), exist_ok=True)
-    for path in files:
-        with open(path) as f:
-            try:
-                data = json.load(f)
-            except json.JSONDecodeError as e:
-                raise ValueError(f'{path}: not a valid json file ({e})') from e
-        video = convert_video(data, path, img_root)
-        for img in video['images']:
-            if img['id'] in image_src:
-                raise ValueError(f'image id {img["id"]} ({img["file_name"]}) from {path} clashes '
-                                 f'with {image_src[img["id"]]}: two videos share a video number')
-            image_src[img['id']] = path
-        name = osp.splitext(osp.basename(path))[0]
-        with open(osp.join(out_dir, split, f'{name}.json'), 'w') as f:
-            json.dump(video, f)
-        merged['images'] += video['images']
-        merged['annotations'] += video['annotations']
-    with open(osp.join(out_dir, f'posetrack17_{split}.json'), 'w') as f:
-        json.dump(merged, f)
+
+    def converted_videos():
+        for path in files:
+            video = convert_video(read_json(path), path, img_root)
+            name = osp.splitext(osp.basename(path))[0]
+            write_json(video, osp.join(out_dir, split, f'{name}.json'))
+            yield path, video
+
+    merged = merge_posetrack_videos(converted_videos())
+    write_json(merged, osp.join(out_dir, f'posetrack17_{split}.json'))
     return dict(videos=len(files), images=len(merged['images']),
                 annotations=len(merged['annotations']))
 

@@ -15,7 +15,6 @@ Example::
         --out data/posetrack18/annotations/posetrack18_val_human_detections.json --score-thr 0.2
 """
 import argparse
-import json
 import os
 import os.path as osp
 import sys
@@ -26,7 +25,7 @@ from mmengine.hub import get_config
 from mmengine.registry import DefaultScope
 from mmengine.utils import ProgressBar
 
-from diffpose_mm.evaluation.functional import frame_key
+from diffpose_mm.datasets.posetrack_format import frame_key, read_json, write_json
 
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png')
 
@@ -87,8 +86,7 @@ def generate_person_boxes(args: argparse.Namespace) -> List[dict]:
     from mmdet.apis import init_detector
     paths = list_images(args.img_dir)
     if args.ann_file:
-        with open(args.ann_file) as f:
-            images = json.load(f).get('images', [])
+        images = read_json(args.ann_file).get('images', [])
         key2id = {frame_key(img['file_name']): img['id'] for img in images}
         paths = [p for p in paths if frame_key(p) in key2id]
         if not paths:
@@ -123,10 +121,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     except (OSError, ValueError) as e:
         print(f'generate_person_boxes.py: error: {e}', file=sys.stderr)
         return 1
-    out_dir = osp.dirname(osp.abspath(args.out))
-    os.makedirs(out_dir, exist_ok=True)
-    with open(args.out, 'w') as f:
-        json.dump(results, f)
+    write_json(results, args.out)
     num_images = len({r.get('image_id', r.get('image_name')) for r in results})
     print(f'\nwrote {len(results)} person boxes (score >= {args.score_thr}) on {num_images} images '
           f'to {args.out}')

@@ -14,7 +14,8 @@ for the PoseTrack17/18 leaderboards and by MMPose's ``PoseTrack18Metric``), whic
 6. VOC AP per joint over all frames; ``Total`` is the mean of the 15 joint APs.
 
 Nothing here touches files: frames come in as numpy arrays (see :func:`posetrack_joint_ap`); reading and
-writing PoseTrack json files lives in :mod:`.posetrack_io`.
+writing PoseTrack json files lives in :mod:`.posetrack_io`. The joints (:data:`POSETRACK_JOINTS`, poseval's
+order) and the groups of the table come from :mod:`diffpose_mm.datasets.posetrack_format`.
 """
 import warnings
 from collections import OrderedDict
@@ -29,26 +30,8 @@ except ImportError as e:  # pragma: no cover - only hit in broken environments
     raise ImportError('PoseTrack AP needs shapely>=2.0 for the ignore regions '
                       '(pip install "shapely>=2")') from e
 
-# poseval's 15 evaluated joints, in poseval's order (``eval_helpers.Joint``). ``head_bottom`` is
-# poseval's "neck". The two ears of the 17-keypoint PoseTrack18 layout are never annotated and dropped.
-POSETRACK_JOINTS: Tuple[str, ...] = (
-    'right_ankle', 'right_knee', 'right_hip', 'left_hip', 'left_knee', 'left_ankle', 'right_wrist',
-    'right_elbow', 'right_shoulder', 'left_shoulder', 'left_elbow', 'left_wrist', 'head_bottom',
-    'nose', 'head_top')
-NUM_POSETRACK_JOINTS = len(POSETRACK_JOINTS)
-
-# The groups of the published table (``eval_helpers.getCum``). Total is added separately: it is the mean
-# of the 15 joint APs, not of the 7 groups.
-POSETRACK_GROUPS: 'OrderedDict[str, Tuple[str, ...]]' = OrderedDict([
-    ('Head', ('head_top', 'head_bottom', 'nose')),
-    ('Shoulder', ('right_shoulder', 'left_shoulder')),
-    ('Elbow', ('right_elbow', 'left_elbow')),
-    ('Wrist', ('right_wrist', 'left_wrist')),
-    ('Hip', ('right_hip', 'left_hip')),
-    ('Knee', ('right_knee', 'left_knee')),
-    ('Ankle', ('right_ankle', 'left_ankle')),
-])
-POSETRACK_SUMMARY_KEYS: Tuple[str, ...] = tuple(POSETRACK_GROUPS) + ('Total', )
+from ...datasets.posetrack_format import (NUM_POSETRACK_JOINTS, POSETRACK_GROUPS, POSETRACK_JOINTS,
+                                          POSETRACK_SUMMARY_KEYS)
 
 
 def remove_ignored_points(keypoints: np.ndarray, keypoints_visible: np.ndarray,

@@ -9,7 +9,6 @@ Both layouts of the official toolkit are read:
 As in ``poseval``, a prediction file with the GT file's name must exist for every GT file and have the
 same number of frames; frames are aligned by position.
 """
-import json
 import os
 import os.path as osp
 from collections import OrderedDict
@@ -17,31 +16,20 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .posetrack_ap import (NUM_POSETRACK_JOINTS, POSETRACK_JOINTS, posetrack_joint_ap,
-                           summarize_posetrack_ap)
+from ...datasets.posetrack_format import (NUM_POSETRACK_JOINTS, PERSON_CATEGORY, POSETRACK18_KEYPOINTS,
+                                          POSETRACK_JOINTS, frame_key, list_json_files, read_json,
+                                          write_json)
+from .posetrack_ap import posetrack_joint_ap, summarize_posetrack_ap
 
-# The 17 keypoints of the PoseTrack18 json files (COCO order; the eye slots hold head_bottom/head_top).
-POSETRACK18_KEYPOINTS: Tuple[str, ...] = (
-    'nose', 'head_bottom', 'head_top', 'left_ear', 'right_ear', 'left_shoulder', 'right_shoulder',
-    'left_elbow', 'right_elbow', 'left_wrist', 'right_wrist', 'left_hip', 'right_hip', 'left_knee',
-    'right_knee', 'left_ankle', 'right_ankle')
-POSETRACK18_SKELETON = [[16, 14], [14, 12], [17, 15], [15, 13], [12, 13], [6, 12], [7, 13], [6, 7],
-                        [6, 8], [7, 9], [8, 10], [9, 11], [2, 3], [1, 2], [1, 3], [2, 4], [3, 5],
-                        [4, 6], [5, 7]]
 # poseval's score for a predicted joint without a score
 MISSING_SCORE = -9999.
-
-
-def frame_key(path: str) -> str:
-    """``'<split>/<video>/<frame>.jpg'``: the part of an image path shared by GT files and datasets."""
-    return '/'.join(osp.normpath(path).replace('\\', '/').split('/')[-3:])
 
 
 def list_posetrack_files(gt_dir: str) -> List[str]:
     """Sorted names of the per-video ``*.json`` files in ``gt_dir``."""
     if not osp.isdir(gt_dir):
         raise FileNotFoundError(f'PoseTrack GT folder {gt_dir} does not exist')
-    names = sorted(n for n in os.listdir(gt_dir) if n.endswith('.json'))
+    names = list_json_files(gt_dir)
     if not names:
         raise FileNotFoundError(f'no per-video *.json files in PoseTrack GT folder {gt_dir}')
     return names
@@ -51,17 +39,9 @@ def posetrack_frame_index(gt_dir: str) -> Dict[str, object]:
     """:func:`frame_key` of every image of the GT files in ``gt_dir`` -> its image id."""
     index = {}
     for name in list_posetrack_files(gt_dir):
-        for image in _read_json(osp.join(gt_dir, name)).get('images', []):
+        for image in read_json(osp.join(gt_dir, name)).get('images', []):
             index[frame_key(image['file_name'])] = image['id']
     return index
-
-
-def _read_json(path: str) -> dict:
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except json.JSONDecodeError as e:
-        raise ValueError(f'{path} is not valid json: {e}') from e
 
 
 def _empty_people(is_gt: bool) -> dict:
@@ -169,7 +149,7 @@ def _frames_pt17(data: dict, path: str, is_gt: bool) -> List[dict]:
                 except (KeyError, IndexError, TypeError, ValueError) as e:
                     raise ValueError(f'{where}: malformed point {point}') from e
                 if not 0 <= jid < NUM_POSETRACK_JOINTS:
-                    raise ValueError(f'{where}: joint id {jid} outside 0..14')
+                    raise ValueError(f'{where}: joint id {jid} outside 0..{NUM_POSETRACK_JOINTS - 1}')
                 if person['keypoints_visible'][jid]:  # poseval uses the first point of an id
                     continue
                 person['keypoints'][jid] = xy
@@ -203,7 +183,7 @@ def load_posetrack_file(path: str, is_gt: bool) -> List[dict]:
         list[dict]: one dict per frame, in file order, as :func:`posetrack_joint_ap` takes them
         (keypoints in :data:`POSETRACK_JOINTS` order), plus ``image_id`` and ``file_name``.
     """
-    data = _read_json(path)
+    data = read_json(path)
     if not isinstance(data, dict):
         raise ValueError(f'{path}: expected a json object, got {type(data).__name__}')
     if 'annolist' in data:
@@ -256,11 +236,10 @@ def write_posetrack_predictions(gt_dir: str, out_dir: str, preds: Dict[object, L
         list[str]: paths of the written files.
     """
     os.makedirs(out_dir, exist_ok=True)
-    category = dict(supercategory='person', id=1, name='person', keypoints=list(keypoint_names),
-                    skeleton=POSETRACK18_SKELETON)
+    category = dict(PERSON_CATEGORY, keypoints=list(keypoint_names))
     written = []
     for name in list_posetrack_files(gt_dir):
-        gt = _read_json(osp.join(gt_dir, name))
+        gt = read_json(osp.join(gt_dir, name))
         if 'images' not in gt:
             raise ValueError(f'{osp.join(gt_dir, name)}: writing predictions needs the PoseTrack18 '
                              'layout ("images" with ids)')
@@ -278,7 +257,6 @@ def write_posetrack_predictions(gt_dir: str, out_dir: str, preds: Dict[object, L
                          scores=np.asarray(person['scores'], np.float64).reshape(-1).tolist(),
                          score=float(person['score'])))
         path = osp.join(out_dir, name)
-        with open(path, 'w') as f:
-            json.dump(dict(images=images, annotations=annotations, categories=[category]), f)
+        write_json(dict(images=images, annotations=annotations, categories=[category]), path)
         written.append(path)
     return written

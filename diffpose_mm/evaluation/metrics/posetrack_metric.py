@@ -7,9 +7,9 @@ from mmengine.logging import MMLogger
 from mmpose.evaluation.metrics import CocoMetric
 from mmpose.registry import METRICS
 
-from ..functional import (POSETRACK18_KEYPOINTS, evaluate_posetrack_dir, format_posetrack_table,
-                          frame_key, list_posetrack_files, posetrack_frame_index,
-                          write_posetrack_predictions)
+from ...datasets.posetrack_format import POSETRACK18_KEYPOINTS, frame_key
+from ..functional import (evaluate_posetrack_dir, format_posetrack_table, list_posetrack_files,
+                          posetrack_frame_index, write_posetrack_predictions)
 
 
 @METRICS.register_module()

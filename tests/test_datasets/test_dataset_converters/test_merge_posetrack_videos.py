@@ -1,19 +1,16 @@
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
 from diffpose_mm.datasets import PoseTrackVideoDataset
 
-REPO = Path(__file__).resolve().parents[3]
-spec = importlib.util.spec_from_file_location(
-    'merge_posetrack_videos', REPO / 'tools' / 'dataset_converters' / 'merge_posetrack_videos.py')
-tool = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(tool)
+
+@pytest.fixture(scope='module')
+def tool(load_tool):
+    return load_tool('tools/dataset_converters/merge_posetrack_videos.py')
 
 
-def test_merge_posetrack21_style_videos(video_builder, tmp_path):
+def test_merge_posetrack21_style_videos(tool, video_builder, tmp_path):
     videos = {}
     for vid in (1, 2):
         data = video_builder.video(f'00000{vid}_mpii_test', nframes=4, labelled=[0, 2], vid=vid)
@@ -41,7 +38,7 @@ def test_merge_posetrack21_style_videos(video_builder, tmp_path):
         assert a.get_data_info(i)['raw_ann_info'] == b.get_data_info(i)['raw_ann_info']
 
 
-def test_merge_rejects_bad_input(video_builder, tmp_path):
+def test_merge_rejects_bad_input(tool, video_builder, tmp_path):
     data = video_builder.video('000001_v', nframes=3, labelled=[1])
     data['annotations'][0]['keypoints'] = data['annotations'][0]['keypoints'][:-3]
     video_builder.write_json(data, 'val/000001_v.json')

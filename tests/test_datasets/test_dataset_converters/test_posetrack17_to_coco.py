@@ -1,4 +1,3 @@
-import importlib.util
 import json
 import os.path as osp
 from pathlib import Path
@@ -9,19 +8,13 @@ import pytest
 
 from diffpose_mm.datasets import PoseTrackVideoDataset
 
-REPO = Path(__file__).resolve().parents[3]
+
+@pytest.fixture(scope='module')
+def tool(load_tool):
+    return load_tool('tools/dataset_converters/posetrack17_to_coco.py')
 
 
-def load_tool(name):
-    spec = importlib.util.spec_from_file_location(
-        name, REPO / 'tools' / 'dataset_converters' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-tool = load_tool('posetrack17_to_coco')
-
+# the expected joint map, written out independently of diffpose_mm.datasets.posetrack_format on purpose
 PT17_JOINTS = ['right_ankle', 'right_knee', 'right_hip', 'left_hip', 'left_knee', 'left_ankle',
                'right_wrist', 'right_elbow', 'right_shoulder', 'left_shoulder', 'left_elbow',
                'left_wrist', 'head_bottom', 'nose', 'head_top']
@@ -67,7 +60,7 @@ def make_pt17(root: Path):
     return ann_dir, xy, visible
 
 
-def test_conversion(tmp_path):
+def test_conversion(tool, tmp_path):
     ann_dir, xy, visible = make_pt17(tmp_path)
     out = tmp_path / 'annotations'
     tool.main([str(ann_dir), '--out', str(out), '--split', 'val', '--img-root', str(tmp_path)])
@@ -104,7 +97,7 @@ def test_conversion(tmp_path):
     assert 'bbox' not in empty and not any(empty['keypoints']) and empty['num_keypoints'] == 0
 
 
-def test_converted_posetrack17_loads_with_1_based_clamping(tmp_path):
+def test_converted_posetrack17_loads_with_1_based_clamping(tool, tmp_path):
     ann_dir, _, _ = make_pt17(tmp_path)
     out = tmp_path / 'annotations'
     tool.convert_posetrack17([str(ann_dir)], str(out), 'val', img_root=str(tmp_path))
@@ -119,7 +112,7 @@ def test_converted_posetrack17_loads_with_1_based_clamping(tmp_path):
                for p, k in zip(ds.get_data_info(0)['frame_paths'], got[0]))
 
 
-def test_nframes_without_image_root(tmp_path):
+def test_nframes_without_image_root(tool, tmp_path):
     ann_dir, _, _ = make_pt17(tmp_path)
     data = json.loads((ann_dir / '000007_mpii.json').read_text())
     video = tool.convert_video(data, 'x.json')
@@ -131,7 +124,7 @@ def test_nframes_without_image_root(tmp_path):
     assert x <= kpts[kpts[:, 2] > 0, 0].min() and x + w >= kpts[:, 0].max()
 
 
-def test_bad_input(tmp_path):
+def test_bad_input(tool, tmp_path):
     with pytest.raises(ValueError, match=r'v\.json.*"annolist"'):
         tool.convert_video(dict(images=[]), 'v.json')
     frame = dict(image=[dict(name=f'{VIDEO}/00000001.jpg')],

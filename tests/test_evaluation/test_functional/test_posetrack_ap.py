@@ -15,8 +15,9 @@ VOC AP (poseval's ``VOCap``) for the rankings used below, one joint:
 import numpy as np
 import pytest
 
-from diffpose_mm.evaluation.functional import (POSETRACK_JOINTS, format_posetrack_table,
-                                               posetrack_joint_ap, summarize_posetrack_ap, voc_ap)
+from diffpose_mm.datasets.posetrack_format import POSETRACK_JOINTS
+from diffpose_mm.evaluation.functional import (format_posetrack_table, posetrack_joint_ap,
+                                               summarize_posetrack_ap, voc_ap)
 
 J = len(POSETRACK_JOINTS)
 NOSE = POSETRACK_JOINTS.index('nose')

@@ -16,8 +16,9 @@ import copy
 import numpy as np
 import pytest
 
-from diffpose_mm.evaluation.functional import (POSETRACK_JOINTS, match_frame, posetrack_joint_ap,
-                                               summarize_posetrack_ap, voc_ap)
+from diffpose_mm.datasets.posetrack_format import POSETRACK_JOINTS
+from diffpose_mm.evaluation.functional import (match_frame, posetrack_joint_ap, summarize_posetrack_ap,
+                                               voc_ap)
 
 J = len(POSETRACK_JOINTS)
 SEEDS = (0, 1, 2)

@@ -6,20 +6,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from diffpose_mm.evaluation.functional import (POSETRACK18_KEYPOINTS, POSETRACK_JOINTS,
-                                               evaluate_posetrack_dir, load_posetrack_dir,
-                                               load_posetrack_file, posetrack_joint_ap,
-                                               write_posetrack_predictions)
-
-# <repo>/tests/test_evaluation/test_functional/this.py -> <repo>/../shared
-SHARED = Path(__file__).resolve().parents[3] / '..' / 'shared'
-GT_DIR = (SHARED / 'data' / 'mmpose_tests' / 'posetrack18' / 'annotations' / 'val').resolve()
+from diffpose_mm.datasets.posetrack_format import POSETRACK18_KEYPOINTS, POSETRACK_JOINTS
+from diffpose_mm.evaluation.functional import (evaluate_posetrack_dir, load_posetrack_dir, load_posetrack_file,
+                                               posetrack_joint_ap, write_posetrack_predictions)
 
 
 @pytest.fixture(scope='module')
-def gt_videos() -> dict:
-    assert GT_DIR.is_dir(), f'MMPose PoseTrack18 GT fixture not found at {GT_DIR}'
-    return {p.name: json.loads(p.read_text()) for p in sorted(GT_DIR.glob('*.json'))}
+def gt_dir(posetrack18_fixture) -> Path:
+    """The fixture's per-video GT files."""
+    return posetrack18_fixture / 'annotations' / 'val'
+
+
+@pytest.fixture(scope='module')
+def gt_videos(gt_dir) -> dict:
+    assert gt_dir.is_dir(), f'MMPose PoseTrack18 GT fixture not found at {gt_dir}'
+    return {p.name: json.loads(p.read_text()) for p in sorted(gt_dir.glob('*.json'))}
 
 
 def dump(folder: Path, videos: dict) -> Path:
@@ -75,20 +76,20 @@ def to_posetrack17(data: dict) -> dict:
     return dict(annolist=annolist)
 
 
-def test_gt_as_prediction_gives_100(gt_videos):
-    gt_frames, pred_frames = load_posetrack_dir(str(GT_DIR), str(GT_DIR))
+def test_gt_as_prediction_gives_100(gt_dir, gt_videos):
+    gt_frames, pred_frames = load_posetrack_dir(str(gt_dir), str(gt_dir))
     assert len(gt_frames) == 3
     # 14 people, each with the head-box and the 15-joint layout
     assert sum(len(f['keypoints']) for f in gt_frames) == sum(
         len(v['annotations']) for v in gt_videos.values()) == 14
     np.testing.assert_allclose(posetrack_joint_ap(gt_frames, pred_frames), np.full(15, 100.))
-    summary = evaluate_posetrack_dir(str(GT_DIR), str(GT_DIR))
+    summary = evaluate_posetrack_dir(str(gt_dir), str(gt_dir))
     assert list(summary) == ['Head', 'Shoulder', 'Elbow', 'Wrist', 'Hip', 'Knee', 'Ankle', 'Total']
     assert all(v == pytest.approx(100.) for v in summary.values())
 
 
-def test_file_is_read_in_the_15_joint_order(gt_videos):
-    frames = load_posetrack_file(str(GT_DIR / '009473_mpii_test.json'), is_gt=True)
+def test_file_is_read_in_the_15_joint_order(gt_dir, gt_videos):
+    frames = load_posetrack_file(str(gt_dir / '009473_mpii_test.json'), is_gt=True)
     ann = gt_videos['009473_mpii_test.json']['annotations'][0]
     k17 = np.array(ann['keypoints']).reshape(17, 3)
     frame = frames[0]
@@ -102,10 +103,10 @@ def test_file_is_read_in_the_15_joint_order(gt_videos):
     assert len(frame['ignore_regions']) == 2 and frame['ignore_regions'][0].shape[1] == 2
 
 
-def test_imperfect_prediction_in_both_layouts(gt_videos, tmp_path):
+def test_imperfect_prediction_in_both_layouts(gt_dir, gt_videos, tmp_path):
     pred = perturbed(gt_videos)
     dump(tmp_path / 'pt18', pred)
-    ap18 = posetrack_joint_ap(*load_posetrack_dir(str(GT_DIR), str(tmp_path / 'pt18')))
+    ap18 = posetrack_joint_ap(*load_posetrack_dir(str(gt_dir), str(tmp_path / 'pt18')))
     assert np.all(ap18 < 100) and np.all(ap18 > 0)
     # PoseTrack17 layout for GT and predictions gives the same numbers
     dump(tmp_path / 'gt17', {n: to_posetrack17(v) for n, v in gt_videos.items()})
@@ -114,7 +115,7 @@ def test_imperfect_prediction_in_both_layouts(gt_videos, tmp_path):
     np.testing.assert_allclose(ap17, ap18)
 
 
-def test_only_zero_points_are_not_predictions(gt_videos, tmp_path):
+def test_only_zero_points_are_not_predictions(gt_dir, gt_videos, tmp_path):
     # GT as predictions (100 everywhere) plus an extra person in video 003418 scoring 0.9 on every joint,
     # ranked before all true positives (GT files carry no scores: poseval's fallback -9999).
     # All its points (0, 0, 0): "not predicted", nothing changes. All (1000, 1000, 0) (a free spot of
@@ -124,19 +125,19 @@ def test_only_zero_points_are_not_predictions(gt_videos, tmp_path):
         video = pred['003418_mpii_test.json']
         video['annotations'].append(
             dict(image_id=video['images'][0]['id'], track_id=99, keypoints=point * 17, scores=[.9] * 17))
-        ap = posetrack_joint_ap(*load_posetrack_dir(str(GT_DIR), str(dump(tmp_path / str(below_100), pred))))
+        ap = posetrack_joint_ap(*load_posetrack_dir(str(gt_dir), str(dump(tmp_path / str(below_100), pred))))
         if below_100:
             assert np.all(ap < 100) and np.all(ap > 50)
         else:
             np.testing.assert_allclose(ap, np.full(15, 100.))
 
 
-def test_write_predictions_covers_every_frame(tmp_path, gt_videos):
+def test_write_predictions_covers_every_frame(gt_dir, tmp_path, gt_videos):
     img_id = gt_videos['009473_mpii_test.json']['images'][0]['id']
     kpts = np.arange(34, dtype=float).reshape(17, 2)
     preds = {img_id: [dict(keypoints=kpts, keypoint_scores=np.full(17, .8), scores=np.full(17, .4),
                            score=.7)] * 2}
-    written = write_posetrack_predictions(str(GT_DIR), str(tmp_path), preds)
+    written = write_posetrack_predictions(str(gt_dir), str(tmp_path), preds)
     assert sorted(Path(p).name for p in written) == sorted(gt_videos)
     for name, gt in gt_videos.items():
         data = json.loads((tmp_path / name).read_text())
@@ -160,33 +161,33 @@ def _break(gt_videos, tmp_path, edit):
     return str(dump(tmp_path / 'pred', pred))
 
 
-def test_errors_name_the_file(gt_videos, tmp_path):
+def test_errors_name_the_file(gt_dir, gt_videos, tmp_path):
     pred_dir = tmp_path / 'pred'
-    shutil.copytree(GT_DIR, pred_dir)
+    shutil.copytree(gt_dir, pred_dir)
     (pred_dir / '012834_mpii_test.json').unlink()
     with pytest.raises(FileNotFoundError, match=r'pred/012834_mpii_test\.json does not exist'):
-        load_posetrack_dir(str(GT_DIR), str(pred_dir))
+        load_posetrack_dir(str(gt_dir), str(pred_dir))
     shutil.rmtree(pred_dir)
 
     def extra_frame(p):
         p['003418_mpii_test.json']['images'].append(dict(id=1, file_name='x.jpg'))
 
     with pytest.raises(ValueError, match=r'003418_mpii_test\.json has 2 frames but the GT file'):
-        load_posetrack_dir(str(GT_DIR), _break(gt_videos, tmp_path, extra_frame))
+        load_posetrack_dir(str(gt_dir), _break(gt_videos, tmp_path, extra_frame))
     shutil.rmtree(pred_dir)
 
     def short_keypoints(p):
         p['009473_mpii_test.json']['annotations'][1]['keypoints'] = [1., 2., 1.] * 16
 
     with pytest.raises(ValueError, match=r'009473_mpii_test\.json \(annotation id=.*51 numbers'):
-        load_posetrack_dir(str(GT_DIR), _break(gt_videos, tmp_path, short_keypoints))
+        load_posetrack_dir(str(gt_dir), _break(gt_videos, tmp_path, short_keypoints))
     shutil.rmtree(pred_dir)
 
     def bad_scores(p):
         p['009473_mpii_test.json']['annotations'][0]['scores'] = [0.5] * 15
 
     with pytest.raises(ValueError, match=r'009473_mpii_test\.json .*"scores" must have 17'):
-        load_posetrack_dir(str(GT_DIR), _break(gt_videos, tmp_path, bad_scores))
+        load_posetrack_dir(str(gt_dir), _break(gt_videos, tmp_path, bad_scores))
 
     gt = json.loads(json.dumps(gt_videos['009473_mpii_test.json']))
     del gt['annotations'][0]['bbox_head']
@@ -198,7 +199,7 @@ def test_errors_name_the_file(gt_videos, tmp_path):
         load_posetrack_file(str(tmp_path / 'gt.json'), is_gt=True)
     (tmp_path / 'empty').mkdir()
     with pytest.raises(FileNotFoundError, match=r'no per-video \*\.json files in .*empty'):
-        load_posetrack_dir(str(tmp_path / 'empty'), str(GT_DIR))
+        load_posetrack_dir(str(tmp_path / 'empty'), str(gt_dir))
 
 
 # Annotated GT joints per evaluated joint in the real fixture, counted by hand from annotations/val/*.json
@@ -217,7 +218,7 @@ FIXTURE_NUM_GT = dict(right_ankle=10, right_knee=10, right_hip=13, left_hip=13, 
     # Ranked below every true joint it only adds precision points after recall 1: AP_j = 100.
     (0.5, {name: 100. for name in FIXTURE_NUM_GT}),
 ])
-def test_real_fixture_with_an_unmatched_extra_person(gt_videos, tmp_path, ghost_score, expected):
+def test_real_fixture_with_an_unmatched_extra_person(gt_dir, gt_videos, tmp_path, ghost_score, expected):
     preds = json.loads(json.dumps(gt_videos))
     for data in preds.values():
         for ann in data['annotations']:
@@ -231,6 +232,6 @@ def test_real_fixture_with_an_unmatched_extra_person(gt_videos, tmp_path, ghost_
     ghost[:, 2] = 1
     video['annotations'].append(dict(image_id=video['images'][0]['id'], track_id=99, keypoints=ghost.ravel().tolist(),
                                      scores=[ghost_score] * 17))
-    gt_frames, pred_frames = load_posetrack_dir(str(GT_DIR), str(dump(tmp_path / 'pred', preds)))
+    gt_frames, pred_frames = load_posetrack_dir(str(gt_dir), str(dump(tmp_path / 'pred', preds)))
     ap = posetrack_joint_ap(gt_frames, pred_frames)
     np.testing.assert_allclose(ap, [expected[name] for name in POSETRACK_JOINTS])

@@ -1,40 +1,42 @@
 """PoseTrackMetric on MMPose's real PoseTrack18 fixture, with GT keypoints fed back as predictions."""
 import json
 import logging
-import os.path as osp
 from pathlib import Path
-
-import mmpose
 
 import numpy as np
 import pytest
 from mmengine.logging import MMLogger
 from mmpose.datasets.datasets.utils import parse_pose_metainfo
 
-from diffpose_mm.evaluation.functional import POSETRACK18_KEYPOINTS, POSETRACK_JOINTS
+from diffpose_mm.datasets.posetrack_format import (POSETRACK18_KEYPOINTS, POSETRACK18_METAINFO_FILE,
+                                                   POSETRACK_JOINTS)
 from diffpose_mm.evaluation.metrics import PoseTrackMetric
 
-# <repo>/tests/test_evaluation/test_metrics/this.py -> <repo>/../shared
-SHARED = Path(__file__).resolve().parents[3] / '..' / 'shared'
-ROOT = (SHARED / 'data' / 'mmpose_tests' / 'posetrack18').resolve()
-ANN_FILE = ROOT / 'annotations' / 'test_posetrack18_val.json'
-GT_DIR = ROOT / 'annotations' / 'val'
 GROUPS = ('Head', 'Shoulder', 'Elbow', 'Wrist', 'Hip', 'Knee', 'Ankle', 'Total')
 
 
 @pytest.fixture(scope='module')
-def coco_gt() -> dict:
-    assert ANN_FILE.is_file(), f'MMPose PoseTrack18 fixture not found at {ANN_FILE}'
-    return json.loads(ANN_FILE.read_text())
+def ann_file(posetrack18_fixture) -> Path:
+    return posetrack18_fixture / 'annotations' / 'test_posetrack18_val.json'
+
+
+@pytest.fixture(scope='module')
+def gt_dir(posetrack18_fixture) -> Path:
+    return posetrack18_fixture / 'annotations' / 'val'
+
+
+@pytest.fixture(scope='module')
+def coco_gt(ann_file) -> dict:
+    assert ann_file.is_file(), f'MMPose PoseTrack18 fixture not found at {ann_file}'
+    return json.loads(ann_file.read_text())
 
 
 @pytest.fixture(scope='module')
 def dataset_meta() -> dict:
-    return parse_pose_metainfo(dict(from_file=osp.join(
-        osp.dirname(mmpose.__file__), '.mim', 'configs', '_base_', 'datasets', 'posetrack18.py')))
+    return parse_pose_metainfo(dict(from_file=POSETRACK18_METAINFO_FILE))
 
 
-def data_samples(coco_gt: dict, bbox_score: float = 1.) -> list:
+def data_samples(coco_gt: dict, root: Path, bbox_score: float = 1.) -> list:
     """Top-down data samples (one person each) whose predictions are the GT keypoints; a joint's score is
     its GT visibility, so unannotated joints are (0, 0) with score 0, i.e. not predicted."""
     images = {img['id']: img for img in coco_gt['images']}
@@ -47,7 +49,7 @@ def data_samples(coco_gt: dict, bbox_score: float = 1.) -> list:
             dict(
                 id=ann['id'],
                 img_id=ann['image_id'],
-                img_path=str(ROOT / img['file_name']),
+                img_path=str(root / img['file_name']),
                 category_id=1,
                 raw_ann_info=ann,
                 ori_shape=(img['height'], img['width']),
@@ -60,8 +62,8 @@ def data_samples(coco_gt: dict, bbox_score: float = 1.) -> list:
     return samples
 
 
-def run_metric(samples: list, dataset_meta: dict, **kwargs) -> dict:
-    metric = PoseTrackMetric(ann_file=str(ANN_FILE), **kwargs)
+def run_metric(samples: list, dataset_meta: dict, ann_file: Path, **kwargs) -> dict:
+    metric = PoseTrackMetric(ann_file=str(ann_file), **kwargs)
     metric.dataset_meta = dataset_meta
     for i in range(0, len(samples), 4):  # a few batches
         metric.process([], samples[i:i + 4])
@@ -89,8 +91,9 @@ def annotated_joints(coco_gt: dict, skip_image=None) -> np.ndarray:
     return count
 
 
-def test_gt_as_prediction_gives_100(coco_gt, dataset_meta, tmp_path):
-    results = run_metric(data_samples(coco_gt), dataset_meta, outfile_prefix=str(tmp_path / 'res'))
+def test_gt_as_prediction_gives_100(coco_gt, dataset_meta, posetrack18_fixture, ann_file, gt_dir, tmp_path):
+    results = run_metric(data_samples(coco_gt, posetrack18_fixture), dataset_meta, ann_file,
+                         outfile_prefix=str(tmp_path / 'res'))
     for group in GROUPS:
         assert results[f'posetrack/{group}'] == pytest.approx(100.)
     # the COCO path ran on the same predictions: perfect keypoints give OKS 1, AP 1
@@ -98,17 +101,18 @@ def test_gt_as_prediction_gives_100(coco_gt, dataset_meta, tmp_path):
     assert results['coco/AR'] == pytest.approx(1.)
     # one prediction file per GT video file, with every GT frame
     written = sorted(p.name for p in (tmp_path / 'res.posetrack').glob('*.json'))
-    assert written == sorted(p.name for p in GT_DIR.glob('*.json'))
+    assert written == sorted(p.name for p in gt_dir.glob('*.json'))
     assert (tmp_path / 'res.keypoints.json').is_file()
 
 
-def test_frame_without_predictions_costs_recall(coco_gt, dataset_meta, tmp_path):
+def test_frame_without_predictions_costs_recall(coco_gt, dataset_meta, posetrack18_fixture, ann_file,
+                                                tmp_path):
     # Drop all predictions of one image (2 people). Its frame is still written, with no people; the
     # remaining predictions are all exact, so each joint is only true positives and
     # AP_j = recall_j = (annotated joints j without that image) / (all annotated joints j).
     skip = next(img['id'] for img in coco_gt['images'] if '009473' in img['file_name'])
-    samples = [s for s in data_samples(coco_gt) if s['img_id'] != skip]
-    results = run_metric(samples, dataset_meta, outfile_prefix=str(tmp_path / 'res'))
+    samples = [s for s in data_samples(coco_gt, posetrack18_fixture) if s['img_id'] != skip]
+    results = run_metric(samples, dataset_meta, ann_file, outfile_prefix=str(tmp_path / 'res'))
     joint_ap = 100 * annotated_joints(coco_gt, skip) / annotated_joints(coco_gt)
     assert results['posetrack/Total'] == pytest.approx(joint_ap.mean())
     head = [POSETRACK_JOINTS.index(n) for n in ('head_top', 'head_bottom', 'nose')]
@@ -119,10 +123,11 @@ def test_frame_without_predictions_costs_recall(coco_gt, dataset_meta, tmp_path)
 
 
 @pytest.mark.parametrize('joint_score_mode, factor', [('keypoint', 1.), ('keypoint_bbox', .5)])
-def test_joint_score_mode(coco_gt, dataset_meta, tmp_path, joint_score_mode, factor):
+def test_joint_score_mode(coco_gt, dataset_meta, posetrack18_fixture, ann_file, tmp_path, joint_score_mode,
+                          factor):
     # with box score 0.5 the ranking scores are the keypoint scores, or half of them (DCPose style)
-    run_metric(data_samples(coco_gt, bbox_score=.5), dataset_meta, joint_score_mode=joint_score_mode,
-               outfile_prefix=str(tmp_path / 'res'))
+    run_metric(data_samples(coco_gt, posetrack18_fixture, bbox_score=.5), dataset_meta, ann_file,
+               joint_score_mode=joint_score_mode, outfile_prefix=str(tmp_path / 'res'))
     pred = json.loads((tmp_path / 'res.posetrack' / '012834_mpii_test.json').read_text())
     gt = {a['id']: a for a in coco_gt['annotations']}
     assert len(pred['annotations']) == 11
@@ -137,9 +142,9 @@ def test_joint_score_mode(coco_gt, dataset_meta, tmp_path, joint_score_mode, fac
         np.testing.assert_allclose(ann['scores'], vis * factor)
 
 
-def test_img_id_fallback_to_file_name(coco_gt, dataset_meta, tmp_path):
+def test_img_id_fallback_to_file_name(coco_gt, dataset_meta, posetrack18_fixture, ann_file, tmp_path):
     # img_id that is not an image id of the GT files (e.g. a dataset index): matched by img_path
-    samples = data_samples(coco_gt)
+    samples = data_samples(coco_gt, posetrack18_fixture)
     for i, s in enumerate(samples):
         s['img_id'] = 1000 + i
     messages = []
@@ -148,7 +153,7 @@ def test_img_id_fallback_to_file_name(coco_gt, dataset_meta, tmp_path):
     logger = MMLogger.get_current_instance()
     logger.addHandler(handler)
     try:
-        results = run_metric(samples, dataset_meta, outfile_prefix=str(tmp_path / 'res'))
+        results = run_metric(samples, dataset_meta, ann_file, outfile_prefix=str(tmp_path / 'res'))
     finally:
         logger.removeHandler(handler)
     assert results['posetrack/Total'] == pytest.approx(100.)
@@ -162,25 +167,25 @@ def test_img_id_fallback_to_file_name(coco_gt, dataset_meta, tmp_path):
     for s in samples:
         s['img_path'] = '/nowhere/val/none/000000.jpg'
     with pytest.raises(ValueError, match='no prediction matches a frame of the GT files'):
-        run_metric(samples, dataset_meta)
+        run_metric(samples, dataset_meta, ann_file)
 
 
-def test_format_only_writes_files(coco_gt, dataset_meta, tmp_path):
-    results = run_metric(data_samples(coco_gt), dataset_meta, format_only=True,
+def test_format_only_writes_files(coco_gt, dataset_meta, posetrack18_fixture, ann_file, tmp_path):
+    results = run_metric(data_samples(coco_gt, posetrack18_fixture), dataset_meta, ann_file, format_only=True,
                          outfile_prefix=str(tmp_path / 'res'))
     assert results == {}
     assert len(list((tmp_path / 'res.posetrack').glob('*.json'))) == 3
 
 
-def test_bad_options(tmp_path):
+def test_bad_options(ann_file, gt_dir, tmp_path):
     with pytest.raises(ValueError, match='joint_score_mode must be one of'):
-        PoseTrackMetric(ann_file=str(ANN_FILE), joint_score_mode='bbox')
+        PoseTrackMetric(ann_file=str(ann_file), joint_score_mode='bbox')
     with pytest.raises(FileNotFoundError, match='nowhere'):
-        PoseTrackMetric(ann_file=str(ANN_FILE), gt_dir=str(tmp_path / 'nowhere'))
+        PoseTrackMetric(ann_file=str(ann_file), gt_dir=str(tmp_path / 'nowhere'))
     with pytest.raises(ValueError, match='needs gt_dir'):
         PoseTrackMetric()
     # gt_dir defaults like MMPose: xxx/test_posetrack18_val.json -> xxx/val
-    assert Path(PoseTrackMetric(ann_file=str(ANN_FILE)).gt_dir) == GT_DIR
+    assert Path(PoseTrackMetric(ann_file=str(ann_file)).gt_dir) == gt_dir
 
 
 def test_derived_gt_dir_missing_names_ann_file_and_option(tmp_path):

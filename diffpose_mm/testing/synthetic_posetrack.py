@@ -22,28 +22,29 @@ Train videos are labelled densely in their centre; val videos every 4th frame (f
 frame included, so the video borders are exercised). Every image entry also carries an extra field
 ``degradation`` (``'none'``, ``'blur'``, ``'occlusion'``) so results can be split by it.
 """
-import json
 import math
 import os
 import os.path as osp
 from dataclasses import dataclass
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Set, Tuple
 
 import cv2
 import numpy as np
 
-from ..evaluation.functional.posetrack_io import POSETRACK18_KEYPOINTS, POSETRACK18_SKELETON
+from ..datasets.posetrack_format import (NUM_KEYPOINTS, PERSON_CATEGORY, POSETRACK18_KEYPOINTS,
+                                         posetrack_image_id, write_json)
 
-# PoseTrack18 keypoint order (COCO order, head_bottom/head_top in the eye slots, ears never labelled).
-NOSE, HEAD_BOTTOM, HEAD_TOP, L_EAR, R_EAR = 0, 1, 2, 3, 4
-L_SHO, R_SHO, L_ELB, R_ELB, L_WRI, R_WRI = 5, 6, 7, 8, 9, 10
-L_HIP, R_HIP, L_KNEE, R_KNEE, L_ANK, R_ANK = 11, 12, 13, 14, 15, 16
-NUM_KEYPOINTS = 17
+# Indices into the 17 PoseTrack18 keypoints (COCO order, head_bottom/head_top in the eye slots, ears never
+# labelled).
+NOSE, HEAD_BOTTOM, HEAD_TOP, L_EAR, R_EAR = (
+    POSETRACK18_KEYPOINTS.index(n) for n in ('nose', 'head_bottom', 'head_top', 'left_ear', 'right_ear'))
+L_SHO, R_SHO, L_ELB, R_ELB, L_WRI, R_WRI = (
+    POSETRACK18_KEYPOINTS.index(n) for n in ('left_shoulder', 'right_shoulder', 'left_elbow', 'right_elbow',
+                                             'left_wrist', 'right_wrist'))
+L_HIP, R_HIP, L_KNEE, R_KNEE, L_ANK, R_ANK = (
+    POSETRACK18_KEYPOINTS.index(n) for n in ('left_hip', 'right_hip', 'left_knee', 'right_knee', 'left_ankle',
+                                             'right_ankle'))
 UNLABELLED_KEYPOINTS = (L_EAR, R_EAR)
-
-POSETRACK18_CATEGORY = dict(
-    supercategory='person', id=1, name='person', keypoints=list(POSETRACK18_KEYPOINTS),
-    skeleton=POSETRACK18_SKELETON)
 
 # Joint groups an occluder may cover (indices into the 17 keypoints).
 OCCLUDER_GROUPS = ((L_ELB, L_WRI), (R_ELB, R_WRI), (L_KNEE, L_ANK), (R_KNEE, R_ANK),
@@ -275,12 +276,19 @@ def _labelled_frames(split: str, nframes: int) -> List[int]:
     return list(range(0, nframes, 4))  # every 4th frame, like PoseTrack val
 
 
-def _render_video(rng: np.random.Generator, split: str, vid: int, video: str, nframes: int,
-                  img_size: Tuple[int, int], out_dir: str, with_bystander: bool
-                  ) -> Tuple[List[dict], List[dict]]:
-    """Render one video to JPEG files; return its (images, annotations) json entries."""
-    img_w, img_h = img_size
-    background = _background(rng, img_w, img_h)
+@dataclass
+class _VideoPlan:
+    """What is sampled once per video: the static background, the people, the labelled and degraded frames."""
+    background: np.ndarray
+    figures: List[_Figure]
+    bystander: Optional[_Figure]
+    labelled: Set[int]
+    degradation: List[str]
+
+
+def _sample_people(rng: np.random.Generator, img_w: int, img_h: int, with_bystander: bool
+                   ) -> Tuple[List[_Figure], Optional[_Figure]]:
+    """1-2 annotated figures side by side, and optionally a small unannotated bystander near the top."""
     num_people = int(rng.integers(1, 3))
     if num_people == 1:
         x_ranges = [(0.35 * img_w, 0.65 * img_w)]
@@ -297,9 +305,12 @@ def _render_video(rng: np.random.Generator, split: str, vid: int, video: str, nf
         bystander.y0 = 0.56 * bystander.height + 6
         if rng.random() < 0.5:
             bystander.x0 = img_w - bystander.x0
+    return figures, bystander
 
-    labelled = set(_labelled_frames(split, nframes))
-    # choose degraded frames: never closer than 3 frames to each other, mostly on labelled frames
+
+def _sample_degradations(rng: np.random.Generator, nframes: int, labelled: Set[int]) -> List[str]:
+    """``'none'``, ``'blur'`` or ``'occlusion'`` per frame: degraded frames are never closer than 3 frames
+    to each other and mostly labelled."""
     degradation = ['none'] * nframes
     last = -10
     for t in range(nframes):
@@ -307,81 +318,135 @@ def _render_video(rng: np.random.Generator, split: str, vid: int, video: str, nf
         if t - last >= 3 and rng.random() < p:
             degradation[t] = str(rng.choice(['blur', 'occlusion'], p=[0.4, 0.6]))
             last = t
+    return degradation
 
-    img_dir = osp.join(out_dir, 'images', split, video)
-    os.makedirs(img_dir, exist_ok=True)
+
+def _sample_video(rng: np.random.Generator, split: str, nframes: int, img_size: Tuple[int, int],
+                  with_bystander: bool) -> _VideoPlan:
+    img_w, img_h = img_size
+    background = _background(rng, img_w, img_h)
+    figures, bystander = _sample_people(rng, img_w, img_h, with_bystander)
+    labelled = set(_labelled_frames(split, nframes))
+    return _VideoPlan(background, figures, bystander, labelled,
+                      _sample_degradations(rng, nframes, labelled))
+
+
+def _render_frame(rng: np.random.Generator, plan: _VideoPlan, t: int
+                  ) -> Tuple[np.ndarray, List[Tuple[np.ndarray, dict]], Optional[np.ndarray]]:
+    """Frame ``t`` before any degradation: the background with fresh sensor noise, the bystander and the
+    figures (nearer, i.e. lower, figures drawn last).
+
+    Returns:
+        tuple: the image, every figure's ``(keypoints, drawing geometry)`` (see :func:`_figure_pose`) and the
+        bystander's xyxy extent (``None`` without a bystander).
+    """
+    img = plan.background.copy()
+    img = (img.astype(np.int16) + rng.integers(-4, 5, size=img.shape)).clip(0, 255)
+    img = img.astype(np.uint8)
+    poses = [_figure_pose(f, t) for f in plan.figures]
+    bystander_box = None
+    if plan.bystander is not None:
+        kb, eb = _figure_pose(plan.bystander, t)
+        _draw_figure(img, plan.bystander, kb, eb)
+        bystander_box = _figure_extent(kb, eb)
+    order = sorted(range(len(plan.figures)), key=lambda i: poses[i][0][L_ANK, 1])
+    for i in order:
+        _draw_figure(img, plan.figures[i], *poses[i])
+    return img, poses, bystander_box
+
+
+def _degrade(rng: np.random.Generator, img: np.ndarray, kind: str,
+             poses: List[Tuple[np.ndarray, dict]]) -> np.ndarray:
+    """Apply ``kind``: ``'occlusion'`` (an occluder over a random joint group of a random figure; the joints
+    stay labelled), ``'blur'`` (motion blur) or ``'none'``."""
+    if kind == 'occlusion':
+        i = int(rng.integers(0, len(poses)))
+        group = OCCLUDER_GROUPS[int(rng.integers(0, len(OCCLUDER_GROUPS)))]
+        pts = poses[i][0][list(group)]
+        pad = 0.07 * poses[i][1]['h']
+        _draw_occluder(img, rng, np.array([pts[:, 0].min() - pad, pts[:, 1].min() - pad,
+                                           pts[:, 0].max() + pad, pts[:, 1].max() + pad]))
+    elif kind == 'blur':
+        img = _motion_blur(img, int(rng.integers(13, 21)) | 1, float(rng.uniform(0, math.pi)))
+    return img
+
+
+def _ignore_region(box: np.ndarray) -> Tuple[List[float], List[float]]:
+    """The PoseTrack ignore polygon (x and y lists) of an xyxy box, enlarged by 3 px."""
+    x1, y1, x2, y2 = box + np.array([-3, -3, 3, 3])
+    return ([round(float(v), 1) for v in (x1, x2, x2, x1)], [round(float(v), 1) for v in (y1, y1, y2, y2)])
+
+
+def _image_record(plan: _VideoPlan, file_name: str, vid: int, t: int, img_size: Tuple[int, int],
+                  ignore_regions: List[Tuple[List[float], List[float]]]) -> dict:
+    """The PoseTrack18 ``images[]`` entry of frame ``t``, plus the extra field ``degradation``."""
+    image_id = posetrack_image_id(vid, t)
+    return dict(
+        is_labeled=t in plan.labelled,
+        file_name=file_name,
+        nframes=len(plan.degradation),
+        frame_id=image_id,
+        vid_id=f'{vid:06d}',
+        ignore_regions_x=[xs for xs, _ in ignore_regions],
+        ignore_regions_y=[ys for _, ys in ignore_regions],
+        id=image_id,
+        width=img_size[0],
+        height=img_size[1],
+        degradation=plan.degradation[t])
+
+
+def _annotation_records(image_id: int, poses: List[Tuple[np.ndarray, dict]], img_size: Tuple[int, int]
+                        ) -> List[dict]:
+    """The PoseTrack18 ``annotations[]`` entries of the figures of one labelled frame (track id = figure
+    index); the keypoints outside the image and the ears are unlabelled, a figure without any is left out."""
+    img_w, img_h = img_size
+    annotations = []
+    for track_id, (kpts, extra) in enumerate(poses):
+        kp3 = np.zeros((NUM_KEYPOINTS, 3))
+        inside = ((kpts[:, 0] >= 0) & (kpts[:, 0] <= img_w - 1) & (kpts[:, 1] >= 0) &
+                  (kpts[:, 1] <= img_h - 1))
+        inside[list(UNLABELLED_KEYPOINTS)] = False
+        kp3[inside, :2] = kpts[inside].round(2)
+        kp3[inside, 2] = 1
+        if not inside.any():
+            continue
+        x1, y1, x2, y2 = _figure_extent(kpts, extra)
+        x1, y1 = round(max(x1, 0.0), 2), round(max(y1, 0.0), 2)
+        w, h = round(min(x2, img_w - 1.0) - x1, 2), round(min(y2, img_h - 1.0) - y1, 2)
+        hc, (hax, hay) = extra['head_center'], extra['head_axes']
+        annotations.append(
+            dict(
+                bbox_head=[round(float(v), 2) for v in (hc[0] - hax, hc[1] - hay, 2 * hax, 2 * hay)],
+                keypoints=[float(v) for v in kp3.reshape(-1)],
+                track_id=track_id,
+                image_id=image_id,
+                bbox=[float(x1), float(y1), float(w), float(h)],
+                scores=[],
+                category_id=1,
+                id=image_id * 100 + track_id,
+                iscrowd=False,
+                num_keypoints=int(inside.sum()),
+                area=round(float(w * h), 2)))
+    return annotations
+
+
+def _render_video(rng: np.random.Generator, split: str, vid: int, video: str, nframes: int,
+                  img_size: Tuple[int, int], out_dir: str, with_bystander: bool
+                  ) -> Tuple[List[dict], List[dict]]:
+    """Render one video to JPEG files; return its (images, annotations) json entries."""
+    plan = _sample_video(rng, split, nframes, img_size, with_bystander)
+    os.makedirs(osp.join(out_dir, 'images', split, video), exist_ok=True)
     images, annotations = [], []
     for t in range(nframes):
-        img = background.copy()
-        img = (img.astype(np.int16) + rng.integers(-4, 5, size=img.shape)).clip(0, 255)
-        img = img.astype(np.uint8)
-        poses = [_figure_pose(f, t) for f in figures]
-        ignore_x, ignore_y = [], []
-        if bystander is not None:
-            kb, eb = _figure_pose(bystander, t)
-            _draw_figure(img, bystander, kb, eb)
-            if t in labelled:
-                x1, y1, x2, y2 = _figure_extent(kb, eb) + np.array([-3, -3, 3, 3])
-                ignore_x.append([round(float(v), 1) for v in (x1, x2, x2, x1)])
-                ignore_y.append([round(float(v), 1) for v in (y1, y1, y2, y2)])
-        # nearer (lower) figures are drawn last
-        order = sorted(range(len(figures)), key=lambda i: poses[i][0][L_ANK, 1])
-        for i in order:
-            _draw_figure(img, figures[i], *poses[i])
-        if degradation[t] == 'occlusion':
-            i = int(rng.integers(0, len(figures)))
-            group = OCCLUDER_GROUPS[int(rng.integers(0, len(OCCLUDER_GROUPS)))]
-            pts = poses[i][0][list(group)]
-            pad = 0.07 * poses[i][1]['h']
-            _draw_occluder(img, rng, np.array([pts[:, 0].min() - pad, pts[:, 1].min() - pad,
-                                               pts[:, 0].max() + pad, pts[:, 1].max() + pad]))
-        elif degradation[t] == 'blur':
-            img = _motion_blur(img, int(rng.integers(13, 21)) | 1, float(rng.uniform(0, math.pi)))
-        cv2.imwrite(osp.join(img_dir, f'{t:06d}.jpg'), img, [cv2.IMWRITE_JPEG_QUALITY, 90])
-
-        image_id = int(f'1{vid:06d}{t:04d}')
-        images.append(
-            dict(
-                is_labeled=t in labelled,
-                file_name=f'images/{split}/{video}/{t:06d}.jpg',
-                nframes=nframes,
-                frame_id=image_id,
-                vid_id=f'{vid:06d}',
-                ignore_regions_x=ignore_x,
-                ignore_regions_y=ignore_y,
-                id=image_id,
-                width=img_w,
-                height=img_h,
-                degradation=degradation[t]))
-        if t not in labelled:
-            continue
-        for track_id, (kpts, extra) in enumerate(poses):
-            kp3 = np.zeros((NUM_KEYPOINTS, 3))
-            inside = ((kpts[:, 0] >= 0) & (kpts[:, 0] <= img_w - 1) & (kpts[:, 1] >= 0) &
-                      (kpts[:, 1] <= img_h - 1))
-            inside[list(UNLABELLED_KEYPOINTS)] = False
-            kp3[inside, :2] = kpts[inside].round(2)
-            kp3[inside, 2] = 1
-            if not inside.any():
-                continue
-            x1, y1, x2, y2 = _figure_extent(kpts, extra)
-            x1, y1 = round(max(x1, 0.0), 2), round(max(y1, 0.0), 2)
-            w, h = round(min(x2, img_w - 1.0) - x1, 2), round(min(y2, img_h - 1.0) - y1, 2)
-            hc, (hax, hay) = extra['head_center'], extra['head_axes']
-            annotations.append(
-                dict(
-                    bbox_head=[round(float(v), 2) for v in (hc[0] - hax, hc[1] - hay, 2 * hax,
-                                                            2 * hay)],
-                    keypoints=[float(v) for v in kp3.reshape(-1)],
-                    track_id=track_id,
-                    image_id=image_id,
-                    bbox=[float(x1), float(y1), float(w), float(h)],
-                    scores=[],
-                    category_id=1,
-                    id=image_id * 100 + track_id,
-                    iscrowd=False,
-                    num_keypoints=int(inside.sum()),
-                    area=round(float(w * h), 2)))
+        img, poses, bystander_box = _render_frame(rng, plan, t)
+        img = _degrade(rng, img, plan.degradation[t], poses)
+        file_name = f'images/{split}/{video}/{t:06d}.jpg'
+        cv2.imwrite(osp.join(out_dir, file_name), img, [cv2.IMWRITE_JPEG_QUALITY, 90])
+        labelled = t in plan.labelled
+        ignore = [_ignore_region(bystander_box)] if labelled and bystander_box is not None else []
+        images.append(_image_record(plan, file_name, vid, t, img_size, ignore))
+        if labelled:
+            annotations += _annotation_records(images[-1]['id'], poses, img_size)
     return images, annotations
 
 
@@ -417,12 +482,6 @@ def _detections(rng: np.random.Generator, images: List[dict], annotations: List[
                              bbox=[round(float(v), 2) for v in (x, y, w, h)],
                              score=round(float(rng.uniform(0.05, 0.5)), 4)))
     return dets
-
-
-def _dump(obj, path: str) -> None:
-    os.makedirs(osp.dirname(path), exist_ok=True)
-    with open(path, 'w') as f:
-        json.dump(obj, f)
 
 
 def make_synthetic_posetrack(out_dir: str,
@@ -465,15 +524,15 @@ def make_synthetic_posetrack(out_dir: str,
             with_bystander = (i == 0) if split == 'val' else (i % 4 == 1)
             images, anns = _render_video(rng, split, vid, video, nframes, tuple(img_size),
                                          out_dir, with_bystander)
-            _dump(dict(images=images, annotations=anns, categories=[POSETRACK18_CATEGORY]),
-                  osp.join(out_dir, 'annotations', split, f'{video}.json'))
+            write_json(dict(images=images, annotations=anns, categories=[PERSON_CATEGORY]),
+                       osp.join(out_dir, 'annotations', split, f'{video}.json'))
             all_images += images
             all_anns += anns
-        _dump(dict(images=all_images, annotations=all_anns, categories=[POSETRACK18_CATEGORY]),
-              osp.join(out_dir, 'annotations', f'posetrack18_{split}.json'))
+        write_json(dict(images=all_images, annotations=all_anns, categories=[PERSON_CATEGORY]),
+                   osp.join(out_dir, 'annotations', f'posetrack18_{split}.json'))
         if split == 'val':
-            _dump(_detections(rng, all_images, all_anns),
-                  osp.join(out_dir, 'annotations', 'posetrack18_val_human_detections.json'))
+            write_json(_detections(rng, all_images, all_anns),
+                       osp.join(out_dir, 'annotations', 'posetrack18_val_human_detections.json'))
         summary[f'{split}_images'] = len(all_images)
         summary[f'{split}_labelled_images'] = sum(im['is_labeled'] for im in all_images)
         summary[f'{split}_annotations'] = len(all_anns)

@@ -1,3 +1,5 @@
+"""``diffpose_mm.testing.make_synthetic_posetrack`` and its command line,
+``tools/dataset_converters/make_synthetic_posetrack.py``."""
 import json
 import os
 import subprocess
@@ -8,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from diffpose_mm.datasets import make_synthetic_posetrack
+from diffpose_mm.testing import make_synthetic_posetrack
 
 REPO = Path(__file__).resolve().parents[2]
 SMALL = dict(num_train_videos=1, num_val_videos=1, train_frames=9, val_frames=9,

@@ -1,0 +1,4 @@
+"""Helpers for tests, demos and smoke runs (as ``mmpose.testing``); not imported by ``import diffpose_mm``."""
+from .synthetic_posetrack import make_synthetic_posetrack
+
+__all__ = ['make_synthetic_posetrack']

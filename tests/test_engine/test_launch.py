@@ -1,0 +1,145 @@
+"""Two CPU processes (gloo) through tools/dist_train.sh and tools/dist_test.sh give the one-process results.
+
+* test: ``PoseTrackMetric`` gives exactly the 1-process AP and prediction files, with the distributed sampler padding the last batch
+  (``round_up=True`` on an odd number of samples), and rank 0 alone writes the prediction files;
+* training: 2 processes x batch b end with the weights of 1 process x batch 2b (a deterministic model: frozen BN,
+  as CPU has no SyncBN, a HeatmapHead and no random augmentation);
+* resume under DDP: interrupted after epoch 1 and resumed ends with the uninterrupted run's weights.
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from diffpose_mm.engine.checkpoint import load_checkpoint_file
+from diffpose_mm.testing import make_synthetic_posetrack
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = REPO / 'configs' / 'diffpose' / 'diffpose_tiny_synthetic.py'
+
+
+@pytest.fixture(scope='module')
+def data_root(tmp_path_factory) -> str:
+    root = tmp_path_factory.mktemp('synthetic_posetrack18')
+    make_synthetic_posetrack(str(root), seed=0, num_train_videos=2, num_val_videos=1, train_frames=12,
+                             val_frames=9)
+    return str(root) + '/'
+
+
+def write_config(path: Path, data_root: str, deterministic: bool = False, batch: int = 4, epochs: int = 1) -> str:
+    """The tiny config on ``data_root``, quick; ``deterministic``: HeatmapHead, frozen BN, no augmentation."""
+    lines = [
+        f'_base_ = [{str(TINY)!r}]',
+        f'data_root = {data_root!r}',
+        'train_cfg = dict(max_epochs={epochs}, val_interval=100)',
+        'default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=1, save_best=None))',
+        'model = dict(test_cfg=dict(num_noise_groups=2, sampling_steps=1, flip_test=False))',
+        # 7 val samples: 2 processes pad to 8 with round_up=True
+        "val_dataloader = dict(batch_size=3, num_workers=0, persistent_workers=False, "
+        "sampler=dict(round_up=True), dataset=dict(data_root=data_root, "
+        "bbox_file=data_root + 'annotations/posetrack18_val_human_detections.json'))",
+        'test_dataloader = val_dataloader',
+        "val_evaluator = dict(ann_file=data_root + 'annotations/posetrack18_val.json')",
+        "test_evaluator = dict(ann_file=data_root + 'annotations/posetrack18_val.json', "
+        f"outfile_prefix={str(path.parent / 'preds' / path.stem)!r})",
+    ]
+    if deterministic:
+        lines += [
+            "codec = dict(type='MSRAHeatmap', input_size=(96, 128), heatmap_size=(6, 8), sigma=1)",
+            "model = dict(backbone=dict(norm_eval=True), head=dict(_delete_=True, type='HeatmapHead', in_channels=64, "
+            "out_channels=17, deconv_out_channels=None, loss=dict(type='KeypointMSELoss', use_target_weight=True), "
+            "decoder=codec), test_cfg=dict(_delete_=True, flip_test=False))",
+            # one learning rate for both runs (auto_scale_lr is off by default; said for the reader)
+            'auto_scale_lr = dict(enable=False)',
+        ]
+    lines += ["train_dataloader = dict(batch_size={batch}, num_workers=0, persistent_workers=False, "
+              "dataset=dict(data_root=data_root{pipeline}))"]
+    pipeline = (", pipeline=[dict(type='LoadVideoFrames'), dict(type='GetBBoxCenterScale'), "
+                "dict(type='TopdownAffine', input_size=codec['input_size']), "
+                "dict(type='GenerateTarget', encoder=codec), dict(type='PackPoseInputs')]") if deterministic else ''
+    text = '\n'.join(lines) + '\n'
+    path.write_text(text.replace('{pipeline}', pipeline).replace('{batch}', str(batch)).replace('{epochs}', str(epochs)))
+    return str(path)
+
+
+def run(args, **env) -> str:
+    proc = subprocess.run([str(a) for a in args], cwd=REPO, capture_output=True, text=True, timeout=900,
+                          env=dict(os.environ, PYTHON=sys.executable, OMP_NUM_THREADS='1', **env))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f'{" ".join(map(str, args[:4]))} ... failed:\n{out[-6000:]}'
+    return out
+
+
+def dist(script: str, *args, port: int) -> str:
+    return run(['bash', f'tools/{script}', *args], PORT=str(port))
+
+
+def metrics(work_dir: Path) -> dict:
+    """The test metrics MMEngine logged (``<timestamp>/<timestamp>.json``, last line)."""
+    logs = sorted(work_dir.glob('[0-9]*_[0-9]*/[0-9]*_[0-9]*.json'))
+    assert logs, f'no json log under {work_dir}'
+    return json.loads(logs[-1].read_text().strip().splitlines()[-1])
+
+
+def state_dict(path: Path) -> dict:
+    return load_checkpoint_file(str(path))['state_dict']
+
+
+def assert_same_weights(a: Path, b: Path, atol: float = 1e-5) -> None:
+    sa, sb = state_dict(a), state_dict(b)
+    assert sa.keys() == sb.keys()
+    for key in sa:
+        torch.testing.assert_close(sa[key].float(), sb[key].float(), atol=atol, rtol=1e-4, msg=key)
+
+
+def test_two_process_test_matches_one_process(data_root, tmp_path):
+    # a deterministic model: DiffPose draws its sampling noise per batch, so its predictions (not its
+    # gathering) depend on how samples are batched across processes
+    config = write_config(tmp_path / 'tiny.py', data_root, deterministic=True)
+    run([sys.executable, 'tools/train.py', config, '--work-dir', tmp_path / 'train'])
+    ckpt = tmp_path / 'train' / 'epoch_1.pth'
+
+    one, two = tmp_path / 'one', tmp_path / 'two'
+    out1 = run([sys.executable, 'tools/test.py', config, ckpt, '--work-dir', one, '--cfg-options',
+                f'test_evaluator.outfile_prefix={one}/preds/results'])
+    out2 = dist('dist_test.sh', config, ckpt, 2, '--work-dir', two, '--cfg-options',
+                f'test_evaluator.outfile_prefix={two}/preds/results', port=29517)
+    assert 'Distributed training: True' in out2 and 'GPU number: 2' in out2, out2[-3000:]
+
+    m1, m2 = metrics(one), metrics(two)
+    ap_keys = [k for k in m1 if k.startswith(('posetrack/', 'coco/'))]
+    assert ap_keys and {k: m1[k] for k in ap_keys} == {k: m2[k] for k in ap_keys}
+    table = re.compile(r'PoseTrack AP \(.*?\n.*?\n.*?\n')
+    assert table.search(out1).group(0).splitlines()[1:] == table.search(out2).group(0).splitlines()[1:]
+    # the prediction files: one set, written once (rank 0), with every val person once
+    files1 = sorted(p.relative_to(one) for p in (one / 'preds').rglob('*.json'))
+    files2 = sorted(p.relative_to(two) for p in (two / 'preds').rglob('*.json'))
+    assert files1 and files1 == files2
+    for rel in files1:
+        assert json.loads((one / rel).read_text()) == json.loads((two / rel).read_text()), rel
+
+
+@pytest.mark.parametrize('epochs', [2])
+def test_two_process_training_and_resume_match_one_process(data_root, tmp_path, epochs):
+    one = write_config(tmp_path / 'one.py', data_root, deterministic=True, batch=4, epochs=epochs)
+    two = write_config(tmp_path / 'two.py', data_root, deterministic=True, batch=2, epochs=epochs)
+
+    run([sys.executable, 'tools/train.py', one, '--work-dir', tmp_path / 'w1'])
+    dist('dist_train.sh', two, 2, '--work-dir', tmp_path / 'w2', port=29527)
+    assert_same_weights(tmp_path / 'w1' / f'epoch_{epochs}.pth', tmp_path / 'w2' / f'epoch_{epochs}.pth')
+    # and the weights moved: the comparison is not between two untrained models
+    first = state_dict(tmp_path / 'w2' / 'epoch_1.pth')['head.final_layer.weight']
+    last = state_dict(tmp_path / 'w2' / f'epoch_{epochs}.pth')['head.final_layer.weight']
+    assert not torch.allclose(first, last)
+
+    # resume under DDP: epoch 1 only, then --resume to the end
+    dist('dist_train.sh', two, 2, '--work-dir', tmp_path / 'w3', '--cfg-options', 'train_cfg.max_epochs=1',
+         port=29537)
+    out = dist('dist_train.sh', two, 2, '--work-dir', tmp_path / 'w3', '--resume', port=29547)
+    assert 'resumed epoch: 1' in out
+    assert_same_weights(tmp_path / 'w2' / f'epoch_{epochs}.pth', tmp_path / 'w3' / f'epoch_{epochs}.pth')
