@@ -37,7 +37,7 @@ def write_config(path: Path, data_root: str, deterministic: bool = False, batch:
         f'_base_ = [{str(TINY)!r}]',
         f'data_root = {data_root!r}',
         'train_cfg = dict(max_epochs={epochs}, val_interval=100)',
-        'default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=1, save_best=None))',
+        'default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=1, save_best=None, max_keep_ckpts=-1))',
         'model = dict(test_cfg=dict(num_noise_groups=2, sampling_steps=1, flip_test=False))',
         # 7 val samples: 2 processes pad to 8 with round_up=True
         "val_dataloader = dict(batch_size=3, num_workers=0, persistent_workers=False, "
