@@ -5,9 +5,9 @@
 #   3. test the last checkpoint with tools/test.py, which prints the per-joint PoseTrack AP table and COCO AP.
 set -euo pipefail
 PY=${1:-.venv/bin/python}
-CONFIG=configs/diffpose/diffpose_tiny_synthetic.py
+CONFIG=configs/diffpose/td-diffpose_res18-tiny_1xb16-18e_synthetic-128x96.py
 DATA=data/synthetic_posetrack18
-WORK=work_dirs/diffpose_tiny_synthetic
+WORK=work_dirs/td-diffpose_res18-tiny_1xb16-18e_synthetic-128x96
 
 "$PY" tools/dataset_converters/make_synthetic_posetrack.py --out "$DATA" --seed 0
 rm -rf "$WORK"

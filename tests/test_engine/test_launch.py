@@ -20,7 +20,7 @@ from diffpose_mm.engine.checkpoint import load_checkpoint_file
 from diffpose_mm.testing import make_synthetic_posetrack
 
 REPO = Path(__file__).resolve().parents[2]
-TINY = REPO / 'configs' / 'diffpose' / 'diffpose_tiny_synthetic.py'
+TINY = REPO / 'configs' / 'diffpose' / 'td-diffpose_res18-tiny_1xb16-18e_synthetic-128x96.py'
 
 
 @pytest.fixture(scope='module')

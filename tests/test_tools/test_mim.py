@@ -17,7 +17,7 @@ import pytest
 from diffpose_mm.testing import make_synthetic_posetrack
 
 REPO = Path(__file__).resolve().parents[2]
-CONFIG = 'diffpose_tiny_synthetic.py'
+CONFIG = 'td-diffpose_res18-tiny_1xb16-18e_synthetic-128x96.py'
 MIM = str(Path(sys.executable).parent / 'mim')
 
 

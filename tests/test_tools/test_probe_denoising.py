@@ -46,11 +46,11 @@ def test_probe_diffpose_work_dir(probe, tmp_path, capsys):
     data_root = tmp_path / 'data'
     make_synthetic_posetrack(str(data_root), seed=0, num_train_videos=1, num_val_videos=1, train_frames=8,
                              val_frames=5)
-    cfg = Config.fromfile(str(REPO / 'configs' / 'diffpose' / 'diffpose_tiny_synthetic.py'))
+    cfg = Config.fromfile(str(REPO / 'configs' / 'diffpose' / 'td-diffpose_res18-tiny_1xb16-18e_synthetic-128x96.py'))
     cfg.val_dataloader.dataset.data_root = str(data_root) + '/'
     work_dir = tmp_path / 'run'
     work_dir.mkdir()
-    cfg.dump(str(work_dir / 'diffpose_tiny_synthetic.py'))
+    cfg.dump(str(work_dir / 'td-diffpose_res18-tiny_1xb16-18e_synthetic-128x96.py'))
     with DefaultScope.overwrite_default_scope('mmpose'):
         model = MODELS.build(cfg.model)
     save_checkpoint(model.state_dict(), str(work_dir / 'epoch_1.pth'))

@@ -60,7 +60,7 @@ def test_load_run_builds_the_model_with_an_mmengine_checkpoint(tmp_path, mmpose_
     from mmpose.registry import MODELS
 
     from diffpose_mm.utils import load_run
-    cfg = Config.fromfile(str(REPO / 'configs' / 'diffpose' / 'diffpose_tiny_synthetic.py'))
+    cfg = Config.fromfile(str(REPO / 'configs' / 'diffpose' / 'td-diffpose_res18-tiny_1xb16-18e_synthetic-128x96.py'))
     work_dir = tmp_path / 'run'
     work_dir.mkdir()
     cfg.dump(str(work_dir / 'config.py'))

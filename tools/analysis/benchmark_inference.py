@@ -8,7 +8,7 @@ on random inputs, in the same process, and a table is printed::
 
     python tools/analysis/benchmark_inference.py                                  # tiny config, CPU
     python tools/analysis/benchmark_inference.py \
-        --config configs/diffpose/diffpose_vit-b_4xb16-60e_posetrack18-256x192.py \
+        --config configs/diffpose/td-diffpose_vit-b_4xb16-60e_posetrack18-256x192.py \
         --device cuda --batch-size 32 --grid 1x1 1x4 5x4 10x4 10x1
 
 Columns: per-person latency (ms), throughput (persons/s), peak memory (CUDA: peak allocated during the
@@ -34,7 +34,7 @@ from mmpose.registry import MODELS
 from mmpose.structures import PoseDataSample
 
 DEFAULT_CONFIG = osp.normpath(
-    osp.join(osp.dirname(osp.abspath(__file__)), '..', '..', 'configs', 'diffpose', 'diffpose_tiny_synthetic.py'))
+    osp.join(osp.dirname(osp.abspath(__file__)), '..', '..', 'configs', 'diffpose', 'td-diffpose_res18-tiny_1xb16-18e_synthetic-128x96.py'))
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

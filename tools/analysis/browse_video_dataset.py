@@ -15,7 +15,7 @@ only their box is drawn (``original`` phase).
 
 Example::
 
-    python tools/analysis/browse_video_dataset.py configs/diffpose/diffpose_tiny_synthetic.py \
+    python tools/analysis/browse_video_dataset.py configs/diffpose/td-diffpose_res18-tiny_1xb16-18e_synthetic-128x96.py \
         --split train --num 4 --out-dir work_dirs/browse
 """
 import argparse

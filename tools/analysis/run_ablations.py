@@ -1,6 +1,6 @@
 """Reproduce the DiffPose ablations (Feng et al., ICCV 2023, Tables 4-8) on the synthetic videos, over seeds.
 
-Every variant is derived at run time from ``configs/diffpose/diffpose_tiny_synthetic.py`` (``--config``), so
+Every variant is derived at run time from ``configs/diffpose/td-diffpose_res18-tiny_1xb16-18e_synthetic-128x96.py`` (``--config``), so
 later tuning of that file carries over. Rows of the printed table (``--only`` picks the experiments; the
 reference ``DiffPose, δ=2`` is always trained):
 
@@ -64,7 +64,7 @@ from diffpose_mm.models.heads.baselines import heatmap_head_like, heatmap_test_c
 from diffpose_mm.utils import render_table, with_data_root
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-DEFAULT_CONFIG = osp.join(REPO, 'configs', 'diffpose', 'diffpose_tiny_synthetic.py')
+DEFAULT_CONFIG = osp.join(REPO, 'configs', 'diffpose', 'td-diffpose_res18-tiny_1xb16-18e_synthetic-128x96.py')
 EXPERIMENTS = ('delta0', 'heatmap_head', 'paper', 'fixes', 'direct_single', 'direct_multi', 'low_res',
                'concat_fusion', 'long_schedule', 'mean_pose', 'noise_groups', 'sampling_steps', 'eta')
 COLUMNS = POSETRACK_SUMMARY_KEYS + ('Total (degraded)', 'COCO AP')

@@ -37,7 +37,7 @@ def test_config_names_are_unique_and_complete():
     assert len(set(names)) == len(names)
     for dataset in ('posetrack17', 'posetrack18', 'posetrack21', 'coco'):
         assert any(dataset in n for n in names), dataset
-    assert 'diffpose_tiny_synthetic.py' in names
+    assert 'td-diffpose_res18-tiny_1xb16-18e_synthetic-128x96.py' in names
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=lambda p: p.stem)

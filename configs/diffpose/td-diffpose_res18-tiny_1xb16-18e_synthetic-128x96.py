@@ -1,7 +1,7 @@
 # Tiny DiffPose on the bundled synthetic PoseTrack18-layout videos, trained on 2 CPU cores in minutes: the paper
 # configs' model and data (5-frame clips -> backbone -> STRLNeck -> DiffPoseHead) with a small CNN and 128x96 input.
 #   python tools/dataset_converters/make_synthetic_posetrack.py --out data/synthetic_posetrack18 --seed 0
-#   mim train mmpose configs/diffpose/diffpose_tiny_synthetic.py --work-dir work_dirs/diffpose_tiny_synthetic
+#   mim train mmpose configs/diffpose/td-diffpose_res18-tiny_1xb16-18e_synthetic-128x96.py --work-dir work_dirs/td-diffpose_res18-tiny_1xb16-18e_synthetic-128x96
 # Tables 6/7 in one run: see README "Sampling sweep"
 _base_ = ['./_base_/diffpose_posetrack_video.py']
 

@@ -1,7 +1,7 @@
 # The PoseTrack2018 paper config on PoseTrack21 (data/posetrack21/ as released: images/ and the per-video
 # posetrack_data/{train,val}/*.json, read directly). No detections ship: validation uses the GT boxes (for
 # detections set val_dataloader.dataset.bbox_file and filter_cfg, and a merged COCO-style val_evaluator.ann_file).
-_base_ = ['./diffpose_vit-b_4xb16-60e_posetrack18-256x192.py']
+_base_ = ['./td-diffpose_vit-b_4xb16-60e_posetrack18-256x192.py']
 
 data_root = 'data/posetrack21/'
 train_dataloader = dict(dataset=dict(data_root=data_root, ann_file='posetrack_data/train'))
