@@ -31,10 +31,10 @@ def render_table(header: Sequence[Any], rows: Sequence[Sequence[Any]], align: Op
     lines = [[str(x) for x in header]] + [[str(x) for x in row] for row in rows]
     align = 'l' * len(header) if align is None else align
     if len(align) != len(header) or set(align) - set('lr'):
-        raise ValueError(f'format_table: align needs one "l" or "r" per column ({len(header)}), got {align!r}')
+        raise ValueError(f'render_table: align needs one "l" or "r" per column ({len(header)}), got {align!r}')
     for line in lines[1:]:
         if len(line) != len(header):
-            raise ValueError(f'format_table: {len(header)} columns in the header, {len(line)} in row {line}')
+            raise ValueError(f'render_table: {len(header)} columns in the header, {len(line)} in row {line}')
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
 
     def pad(line):

@@ -33,13 +33,6 @@ def data_root(tmp_path_factory):
     return root
 
 
-def _hook_options(cfg_file):
-    """Point the DiffusionSamplingHook (wherever it is in custom_hooks) at N=2, steps=2 too."""
-    hooks = Config.fromfile(cfg_file).get('custom_hooks', [])
-    idx = [i for i, h in enumerate(hooks) if h['type'] == 'DiffusionSamplingHook']
-    return [f'custom_hooks.{i}.{k}=2' for i in idx for k in ('num_noise_groups', 'sampling_steps')]
-
-
 def test_variant_configs(tool, data_root, mmpose_scope):
     import diffpose_mm  # noqa: F401  (registers the modules)
     from mmpose.models.heads import HeatmapHead
@@ -57,7 +50,10 @@ def test_variant_configs(tool, data_root, mmpose_scope):
     # HeatmapHead: same backbone/neck, heatmaps 4x the fused feature map, no diffusion settings or hook
     hm = tool.heatmap_head_config(cfg)
     assert not set(hm.model.test_cfg) & set(tool.SAMPLING_KEYS)
-    assert all(h['type'] != 'DiffusionSamplingHook' for h in hm.custom_hooks)
+    swept = cfg.copy()
+    swept.test_cfg = dict(type='SamplingSweepTestLoop', sweep=[(10, 4), (1, 1)])
+    assert tool.heatmap_head_config(swept).test_cfg == {}  # the baseline has nothing to sweep
+    assert tool.sampling_config(swept, dict(num_noise_groups=1)).test_cfg == {}
     assert hm.model.backbone == cfg.model.backbone and hm.model.neck == cfg.model.neck
     model = MODELS.build(hm.model).eval()
     assert isinstance(model.head, HeatmapHead)
@@ -152,7 +148,7 @@ def test_make_row_mean_std_and_paired_difference(tool):
 
 def test_smoke_run(tool, data_root, tmp_path, capsys):
     out = tmp_path / 'out'
-    cfg_options = FAST + SAMPLING + _hook_options(tool.DEFAULT_CONFIG)
+    cfg_options = FAST + SAMPLING
     argv = ['--data-root', str(data_root), '--out-dir', str(out), '--epochs', '1', '--seeds', '0', '1',
             '--only', 'mean_pose', 'noise_groups', 'sampling_steps', 'eta',
             '--noise-groups', '1', '2', '--sampling-steps', '1', '2', '--etas', '0', '1', '--cfg-options'] + cfg_options

@@ -177,8 +177,7 @@ def heatmap_head_config(cfg: Config) -> Config:
     cfg = copy.deepcopy(cfg)
     cfg.model.head = heatmap_head_like(cfg.model.head)
     cfg.model.test_cfg = heatmap_test_cfg(cfg.model.get('test_cfg'))
-    cfg.custom_hooks = [h for h in cfg.get('custom_hooks', []) if h.get('type') != 'DiffusionSamplingHook']
-    return cfg
+    return single_setting_test(cfg)
 
 
 def head_config(cfg: Config, **options) -> Config:
@@ -248,17 +247,17 @@ def training_rows(cfg: Config, only: Sequence[str]) -> List[tuple]:
     return runs
 
 
+def single_setting_test(cfg: Config) -> Config:
+    """``cfg`` whose test runs one setting (``model.test_cfg``): a ``SamplingSweepTestLoop`` becomes MMEngine's."""
+    if cfg.get('test_cfg', {}).get('type') == 'SamplingSweepTestLoop':
+        cfg.test_cfg = dict()
+    return cfg
+
+
 def default_sampling(cfg: Config) -> Dict[str, Any]:
-    """The sampling settings a test of ``cfg`` uses: ``model.test_cfg`` updated by DiffusionSamplingHook, the
-    keys it leaves out at the head's defaults (``parse_sampling_cfg``)."""
+    """The sampling settings a test of ``cfg`` uses: ``model.test_cfg``, the keys it leaves out at the head's
+    defaults (``parse_sampling_cfg``)."""
     settings = {k: v for k, v in cfg.model.get('test_cfg', {}).items() if k in SAMPLING_KEYS}
-    for hook in cfg.get('custom_hooks', []):
-        if hook.get('type') == 'DiffusionSamplingHook':
-            settings.update({k: hook[k] for k in SAMPLING_KEYS if hook.get(k) is not None})
-            if hook.get('sweep'):
-                entry = hook['sweep'][0]
-                settings.update(entry if isinstance(entry, dict) else
-                                dict(num_noise_groups=entry[0], sampling_steps=entry[1]))
     for key in ('num_noise_groups', 'sampling_steps'):
         if key not in settings:
             raise ValueError(f'{cfg.filename}: model.test_cfg has no `{key}`; is the head a DiffPoseHead?')
@@ -266,12 +265,9 @@ def default_sampling(cfg: Config) -> Dict[str, Any]:
 
 
 def sampling_config(cfg: Config, settings: Dict[str, Any]) -> Config:
-    """``cfg`` testing with ``settings`` (written to ``model.test_cfg`` and any DiffusionSamplingHook)."""
-    cfg = copy.deepcopy(cfg)
+    """``cfg`` testing with ``settings`` (in ``model.test_cfg``, the one place the head reads them)."""
+    cfg = single_setting_test(copy.deepcopy(cfg))
     cfg.model.test_cfg.update(settings)
-    for hook in cfg.get('custom_hooks', []):
-        if hook.get('type') == 'DiffusionSamplingHook':
-            hook.update(settings, sweep=None)
     return cfg
 
 

@@ -11,6 +11,7 @@ from mmengine.runner.loops import _parse_losses
 
 from mmpose.registry import LOOPS
 
+from ...utils.table import render_table
 from ...models.diffusion.sampling_cfg import SAMPLING_KEYS, parse_sampling_cfg
 
 SweepEntry = Union[Sequence[int], Mapping[str, Union[int, float, None]]]
@@ -95,9 +96,8 @@ class SamplingSweepTestLoop(TestLoop):
         keys = [k for k, v in self.results[0][1].items() if isinstance(v, numbers.Real)]
         header = ['setting'] + keys
         rows = [[_setting_str(s)] + [_fmt(m.get(k, float('nan'))) for k in keys] for s, m in self.results]
-        widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
-        lines = ['  '.join(str(c).ljust(w) for c, w in zip(r, widths)) for r in [header] + rows]
-        self.runner.logger.info('SamplingSweepTestLoop sweep results:\n' + '\n'.join(lines))
+        table = render_table(header, rows, markdown=False)
+        self.runner.logger.info('SamplingSweepTestLoop sweep results:\n' + table)
         if is_main_process():
             dump([dict(settings=s, metrics={k: float(m[k]) for k in keys if k in m}) for s, m in self.results],
                  osp.join(self.runner.log_dir, 'diffusion_sampling_sweep.json'))
