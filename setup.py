@@ -3,7 +3,6 @@ import os
 import os.path as osp
 import shutil
 import sys
-
 from setuptools import find_packages, setup
 
 MIM_FILES = ('configs', 'tools')
@@ -44,8 +43,7 @@ if __name__ == '__main__':
         name='diffpose_mm',
         version='0.1.0',
         description='DiffPose for video pose estimation (diffusion over keypoint heatmaps) for MMPose 1.x',
-        long_description=open('README.md', encoding='utf-8').read()
-        if osp.exists('README.md') else '',
+        long_description=open('README.md', encoding='utf-8').read() if osp.exists('README.md') else '',
         long_description_content_type='text/markdown',
         license='Apache-2.0',
         packages=find_packages(include=['diffpose_mm', 'diffpose_mm.*']),

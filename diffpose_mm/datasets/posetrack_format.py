@@ -20,8 +20,8 @@ from mmengine.fileio import exists, get_local_path
 from mmpose.datasets.datasets.utils import parse_pose_metainfo
 
 # MMPose's PoseTrack18 metainfo file, inside the installed mmpose (``PoseTrackVideoDataset.METAINFO``).
-POSETRACK18_METAINFO_FILE = osp.join(osp.dirname(mmpose.__file__), '.mim', 'configs', '_base_', 'datasets',
-                                     'posetrack18.py')
+POSETRACK18_METAINFO_FILE = osp.join(
+    osp.dirname(mmpose.__file__), '.mim', 'configs', '_base_', 'datasets', 'posetrack18.py')
 _META = parse_pose_metainfo(dict(from_file=POSETRACK18_METAINFO_FILE))
 
 # The 17 keypoints of the PoseTrack18/21 json files (COCO order; the eye slots hold head_bottom/head_top).
@@ -29,21 +29,19 @@ POSETRACK18_KEYPOINTS: Tuple[str, ...] = tuple(_META['keypoint_id2name'][i] for 
 NUM_KEYPOINTS = len(POSETRACK18_KEYPOINTS)
 # The 1-based skeleton of the official PoseTrack18 json ``categories`` entry (COCO's; it is the file format's,
 # not MMPose's drawing skeleton, which leaves out the ear links).
-POSETRACK18_SKELETON = [[16, 14], [14, 12], [17, 15], [15, 13], [12, 13], [6, 12], [7, 13], [6, 7],
-                        [6, 8], [7, 9], [8, 10], [9, 11], [2, 3], [1, 2], [1, 3], [2, 4], [3, 5],
-                        [4, 6], [5, 7]]
+POSETRACK18_SKELETON = [[16, 14], [14, 12], [17, 15], [15, 13], [12, 13], [6, 12], [7, 13], [6, 7], [6, 8], [7, 9],
+                        [8, 10], [9, 11], [2, 3], [1, 2], [1, 3], [2, 4], [3, 5], [4, 6], [5, 7]]
 
 # The person category of every PoseTrack json.
-PERSON_CATEGORY = dict(supercategory='person', id=1, name='person', keypoints=list(POSETRACK18_KEYPOINTS),
-                       skeleton=POSETRACK18_SKELETON)
+PERSON_CATEGORY = dict(
+    supercategory='person', id=1, name='person', keypoints=list(POSETRACK18_KEYPOINTS), skeleton=POSETRACK18_SKELETON)
 
 # poseval's 15 evaluated joints, in poseval's order (``eval_helpers.Joint``), which is also the PoseTrack17
 # ``annopoints`` joint id (0..14). ``head_bottom`` is poseval's "neck". The ears of the 17-keypoint layout are
 # never annotated and are dropped.
-POSETRACK_JOINTS: Tuple[str, ...] = (
-    'right_ankle', 'right_knee', 'right_hip', 'left_hip', 'left_knee', 'left_ankle', 'right_wrist',
-    'right_elbow', 'right_shoulder', 'left_shoulder', 'left_elbow', 'left_wrist', 'head_bottom',
-    'nose', 'head_top')
+POSETRACK_JOINTS: Tuple[str, ...] = ('right_ankle', 'right_knee', 'right_hip', 'left_hip', 'left_knee', 'left_ankle',
+                                     'right_wrist', 'right_elbow', 'right_shoulder', 'left_shoulder', 'left_elbow',
+                                     'left_wrist', 'head_bottom', 'nose', 'head_top')
 NUM_POSETRACK_JOINTS = len(POSETRACK_JOINTS)
 # PoseTrack17 joint id (0..14) -> index in the 17-keypoint layout
 PT17_TO_PT18: Tuple[int, ...] = tuple(POSETRACK18_KEYPOINTS.index(name) for name in POSETRACK_JOINTS)
@@ -62,8 +60,7 @@ POSETRACK_GROUPS: 'OrderedDict[str, Tuple[str, ...]]' = OrderedDict([
 POSETRACK_SUMMARY_KEYS: Tuple[str, ...] = tuple(POSETRACK_GROUPS) + ('Total', )
 # The same groups as indices into the 17-keypoint layout (for per-keypoint arrays of a model's output).
 POSETRACK_GROUP_INDICES: Dict[str, Tuple[int, ...]] = OrderedDict(
-    (group, tuple(sorted(POSETRACK18_KEYPOINTS.index(n) for n in names)))
-    for group, names in POSETRACK_GROUPS.items())
+    (group, tuple(sorted(POSETRACK18_KEYPOINTS.index(n) for n in names))) for group, names in POSETRACK_GROUPS.items())
 
 
 def posetrack_image_id(video_id: int, frame_index: int) -> int:
@@ -160,9 +157,8 @@ def load_posetrack_json(path: str) -> dict:
         if not kpts:
             continue
         if len(kpts) != NUM_KEYPOINTS * 3:
-            raise ValueError(
-                f'{path}: annotations[{i}] (id={ann["id"]}) field "keypoints" has {len(kpts)} '
-                f'values; the PoseTrack layout needs {NUM_KEYPOINTS}x3={NUM_KEYPOINTS * 3}')
+            raise ValueError(f'{path}: annotations[{i}] (id={ann["id"]}) field "keypoints" has {len(kpts)} '
+                             f'values; the PoseTrack layout needs {NUM_KEYPOINTS}x3={NUM_KEYPOINTS * 3}')
         if 'bbox' not in ann and max(kpts) > 0:
             raise ValueError(f'{path}: annotations[{i}] (id={ann["id"]}) has keypoints but no '
                              'field "bbox"')

@@ -12,12 +12,10 @@ from mmpose.datasets.datasets.base import BaseCocoStyleDataset
 from mmpose.registry import DATASETS
 from mmpose.structures.bbox import bbox_xywh2xyxy
 
-from .posetrack_format import (POSETRACK18_METAINFO_FILE, is_xywh, load_posetrack_annotations,
-                               read_json)
+from .posetrack_format import POSETRACK18_METAINFO_FILE, is_xywh, load_posetrack_annotations, read_json
 
 
-def support_frame_indices(key_index: int, nframes: int, num_adjacent: int,
-                          first_index: int = 0) -> List[int]:
+def support_frame_indices(key_index: int, nframes: int, num_adjacent: int, first_index: int = 0) -> List[int]:
     """Frame indices ``key-δ .. key+δ`` in temporal order, clamped to the video.
 
     The video holds frames ``first_index .. first_index + nframes - 1`` (PoseTrack18/21 count from
@@ -28,10 +26,7 @@ def support_frame_indices(key_index: int, nframes: int, num_adjacent: int,
         [0, 0, 1, 2, 3]
     """
     last = first_index + nframes - 1
-    return [
-        min(max(key_index + o, first_index), last)
-        for o in range(-num_adjacent, num_adjacent + 1)
-    ]
+    return [min(max(key_index + o, first_index), last) for o in range(-num_adjacent, num_adjacent + 1)]
 
 
 class _SortedIndexSet:
@@ -114,8 +109,7 @@ class PoseTrackVideoDataset(BaseCocoStyleDataset):
                  max_refetch: int = 1000):
         if not isinstance(num_adjacent, int) or num_adjacent < 0:
             raise ValueError(f'num_adjacent must be an int >= 0, got {num_adjacent!r}')
-        if frame_index_start is not None and (not isinstance(frame_index_start, int)
-                                              or frame_index_start < 0):
+        if frame_index_start is not None and (not isinstance(frame_index_start, int) or frame_index_start < 0):
             raise ValueError(f'frame_index_start must be None or an int >= 0, got '
                              f'{frame_index_start!r}')
         if missing_frame not in ('error', 'nearest'):
@@ -143,8 +137,7 @@ class PoseTrackVideoDataset(BaseCocoStyleDataset):
         if self.test_mode and osp.isdir(self.ann_file):
             # CocoMetric would try to read the directory as a json: let it build the ground truth
             # from ``raw_ann_info`` instead.
-            MessageHub.get_current_instance().update_info_dict(
-                {f'{self.metainfo["dataset_name"]}_ann_file': None})
+            MessageHub.get_current_instance().update_info_dict({f'{self.metainfo["dataset_name"]}_ann_file': None})
 
     def _load_posetrack(self) -> Tuple[List[dict], List[dict]]:
         data = load_posetrack_annotations(self.ann_file)
@@ -160,7 +153,8 @@ class PoseTrackVideoDataset(BaseCocoStyleDataset):
             print_log(
                 f'{len(self._replaced)} missing supporting frame(s) replaced by the nearest '
                 f'existing frame (missing_frame="nearest"), e.g. {examples}',
-                logger='current', level=logging.WARNING)
+                logger='current',
+                level=logging.WARNING)
         del self._frame_index_cache, self._replaced
         return data_list
 
@@ -169,15 +163,16 @@ class PoseTrackVideoDataset(BaseCocoStyleDataset):
         id2img = {img['id']: img for img in images}
         instance_list, num_skipped = [], 0
         for ann in annotations:
-            info = self.parse_data_info(
-                dict(raw_ann_info=ann, raw_img_info=id2img[ann['image_id']]))
+            info = self.parse_data_info(dict(raw_ann_info=ann, raw_img_info=id2img[ann['image_id']]))
             if info is None:
                 num_skipped += 1
             else:
                 instance_list.append(info)
         if num_skipped:
-            print_log(f'{self.ann_file}: skipped {num_skipped} annotation(s) without keypoints',
-                      logger='current', level=logging.INFO)
+            print_log(
+                f'{self.ann_file}: skipped {num_skipped} annotation(s) without keypoints',
+                logger='current',
+                level=logging.INFO)
         return instance_list, images
 
     def parse_data_info(self, raw_data_info: dict) -> Optional[dict]:
@@ -266,7 +261,8 @@ class PoseTrackVideoDataset(BaseCocoStyleDataset):
             print_log(
                 f'{self.bbox_file}: ignored {num_unknown} detection(s) on images not in '
                 f'{self.ann_file} and {num_unlabelled} on unlabelled frames',
-                logger='current', level=logging.INFO)
+                logger='current',
+                level=logging.INFO)
         return data_list
 
     # ------------------------------------------------------------------ frame selection
@@ -275,20 +271,18 @@ class PoseTrackVideoDataset(BaseCocoStyleDataset):
         key_path = osp.join(self.data_prefix['img'], img['file_name'])
         stem, ext = osp.splitext(osp.basename(key_path))
         if not stem.isdigit():
-            raise ValueError(
-                f'Cannot read a frame index from key frame {img["file_name"]!r}: PoseTrack frames '
-                'are named by their index (000000.jpg for PoseTrack18/21, 00000001.jpg for '
-                'PoseTrack17)')
+            raise ValueError(f'Cannot read a frame index from key frame {img["file_name"]!r}: PoseTrack frames '
+                             'are named by their index (000000.jpg for PoseTrack18/21, 00000001.jpg for '
+                             'PoseTrack17)')
         key_index, digits = int(stem), len(stem)
         first = self.frame_index_start
         if first is None:
             first = 1 if digits == 8 else 0
         nframes = int(img['nframes'])
         if not first <= key_index < first + nframes:
-            raise ValueError(
-                f'Key frame {img["file_name"]!r} has index {key_index}, outside the video '
-                f'[{first}, {first + nframes - 1}] given nframes={nframes} and frame_index_start='
-                f'{first}; set frame_index_start to the index of the first frame')
+            raise ValueError(f'Key frame {img["file_name"]!r} has index {key_index}, outside the video '
+                             f'[{first}, {first + nframes - 1}] given nframes={nframes} and frame_index_start='
+                             f'{first}; set frame_index_start to the index of the first frame')
         video_dir = osp.dirname(key_path)
         existing = self._existing_frames(video_dir, digits, ext)
         if key_index not in existing:
@@ -298,10 +292,9 @@ class PoseTrackVideoDataset(BaseCocoStyleDataset):
             path = osp.join(video_dir, f'{index:0{digits}d}{ext}')
             if index not in existing:
                 if self.missing_frame == 'error':
-                    raise FileNotFoundError(
-                        f'Supporting frame {path} of key frame {key_path} does not exist '
-                        f'(num_adjacent={self.num_adjacent}). Set missing_frame="nearest" in the '
-                        'dataset config to use the nearest existing frame instead.')
+                    raise FileNotFoundError(f'Supporting frame {path} of key frame {key_path} does not exist '
+                                            f'(num_adjacent={self.num_adjacent}). Set missing_frame="nearest" in the '
+                                            'dataset config to use the nearest existing frame instead.')
                 nearest = self._nearest(existing, index, key_index, first, first + nframes - 1)
                 new_path = osp.join(video_dir, f'{nearest:0{digits}d}{ext}')
                 self._replaced[path] = new_path
@@ -317,15 +310,14 @@ class PoseTrackVideoDataset(BaseCocoStyleDataset):
                 names = list(list_dir_or_file(video_dir, list_dir=False))
             except (FileNotFoundError, NotADirectoryError):
                 names = []
-            self._frame_index_cache[key] = _SortedIndexSet(sorted(
-                int(n[:digits]) for n in names
-                if len(n) == digits + len(ext) and n.endswith(ext) and n[:digits].isdigit()))
+            self._frame_index_cache[key] = _SortedIndexSet(
+                sorted(
+                    int(n[:digits]) for n in names
+                    if len(n) == digits + len(ext) and n.endswith(ext) and n[:digits].isdigit()))
         return self._frame_index_cache[key]
 
     @staticmethod
-    def _nearest(existing: _SortedIndexSet, index: int, key_index: int, first: int,
-                 last: int) -> int:
+    def _nearest(existing: _SortedIndexSet, index: int, key_index: int, first: int, last: int) -> int:
         """Nearest existing frame index in ``[first, last]``; ties go towards the key frame."""
         candidates = [i for i in existing.neighbours(index) if first <= i <= last]
         return min(candidates, key=lambda i: (abs(i - index), abs(i - key_index)))
-

@@ -92,8 +92,8 @@ def mmengine_checkpoint_globals(filename: str = '') -> Iterator[None]:
 def _is_corrupt_file_error(e: BaseException) -> bool:
     text = str(e)
     return isinstance(e, (EOFError, zipfile.BadZipFile)) or any(
-        s in text for s in ('PytorchStreamReader', 'zip archive', 'invalid load key', 'Ran out of input',
-                            'Invalid argument'))
+        s in text
+        for s in ('PytorchStreamReader', 'zip archive', 'invalid load key', 'Ran out of input', 'Invalid argument'))
 
 
 def load_checkpoint_file(filename: str, map_location: Any = 'cpu') -> dict:

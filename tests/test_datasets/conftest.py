@@ -61,14 +61,26 @@ class VideoBuilder:
         for i in labelled:
             image_id = posetrack_image_id(vid, i)
             images.append(
-                dict(id=image_id, file_name=f'images/val/{name}/{self.frame_name(i, digits)}',
-                     nframes=nframes, frame_id=image_id, vid_id=f'{vid:06d}', is_labeled=True,
-                     width=w, height=h))
+                dict(
+                    id=image_id,
+                    file_name=f'images/val/{name}/{self.frame_name(i, digits)}',
+                    nframes=nframes,
+                    frame_id=image_id,
+                    vid_id=f'{vid:06d}',
+                    is_labeled=True,
+                    width=w,
+                    height=h))
             for k in range(anns_per_frame):
                 anns.append(
-                    dict(id=image_id * 100 + k, image_id=image_id, category_id=1, track_id=k,
-                         bbox=[10.0, 5.0, 40.0, 30.0], bbox_head=[25.0, 5.0, 8.0, 8.0],
-                         keypoints=keypoints_51(i * 10 + k), num_keypoints=15))
+                    dict(
+                        id=image_id * 100 + k,
+                        image_id=image_id,
+                        category_id=1,
+                        track_id=k,
+                        bbox=[10.0, 5.0, 40.0, 30.0],
+                        bbox_head=[25.0, 5.0, 8.0, 8.0],
+                        keypoints=keypoints_51(i * 10 + k),
+                        num_keypoints=15))
         return dict(images=images, annotations=anns)
 
     def write_json(self, data: dict, name: str = 'ann.json') -> Path:

@@ -12,8 +12,7 @@ from diffpose_mm.datasets import PoseTrackVideoDataset, support_frame_indices
 def build(ann_file, data_root, **kwargs):
     kwargs.setdefault('test_mode', True)
     return PoseTrackVideoDataset(
-        ann_file=str(ann_file), data_root=str(data_root), data_prefix=dict(img=''), pipeline=[],
-        **kwargs)
+        ann_file=str(ann_file), data_root=str(data_root), data_prefix=dict(img=''), pipeline=[], **kwargs)
 
 
 @pytest.fixture
@@ -62,14 +61,13 @@ def test_temporal_order_and_clamping_posetrack17(video_builder):
     assert got == [[1, 1, 1, 2, 3], [4, 5, 6, 6, 6]]
     assert all(
         osp.basename(p) == f'{k:08d}.jpg' for i in range(len(ds))
-        for p, k in zip(ds.get_data_info(i)['frame_paths'],
-                        frame_indices(ds.get_data_info(i)['frame_paths'])))
+        for p, k in zip(ds.get_data_info(i)['frame_paths'], frame_indices(ds.get_data_info(i)['frame_paths'])))
     # told explicitly (wrongly) that frames count from 0: frame 0 is looked for and key frame 6
     # falls outside the 6-frame video
     with pytest.raises(FileNotFoundError, match=r'000002_mpii[/\\]00000000\.jpg'):
         build(ann, video_builder.root, num_adjacent=2, frame_index_start=0)
-    last_only = video_builder.write_json(dict(images=data['images'][1:],
-                                              annotations=data['annotations'][1:]), 'last.json')
+    last_only = video_builder.write_json(
+        dict(images=data['images'][1:], annotations=data['annotations'][1:]), 'last.json')
     with pytest.raises(ValueError, match='index 6, outside the video'):
         build(last_only, video_builder.root, num_adjacent=2, frame_index_start=0)
 
@@ -93,10 +91,8 @@ def test_num_adjacent_zero(video_builder):
 
 def test_invalid_options(video_builder):
     ann = video_builder.write_json(video_builder.video('000001_v', nframes=3, labelled=[1]))
-    for kwargs, field in ((dict(num_adjacent=-1), 'num_adjacent'),
-                          (dict(missing_frame='skip'), 'missing_frame'),
-                          (dict(frame_index_start=-2), 'frame_index_start'),
-                          (dict(data_mode='bottomup'), 'data_mode')):
+    for kwargs, field in ((dict(num_adjacent=-1), 'num_adjacent'), (dict(missing_frame='skip'), 'missing_frame'),
+                          (dict(frame_index_start=-2), 'frame_index_start'), (dict(data_mode='bottomup'), 'data_mode')):
         with pytest.raises(ValueError, match=field):
             build(ann, video_builder.root, **kwargs)
 
@@ -115,8 +111,7 @@ def test_synthetic_train_samples(synthetic_root):
         assert info['img_path'] == osp.join(str(synthetic_root), img['file_name'])
         key = int(osp.basename(img['file_name'])[:6])
         last = img['nframes'] - 1
-        assert frame_indices(info['frame_paths']) == [
-            min(max(key + o, 0), last) for o in (-2, -1, 0, 1, 2)]
+        assert frame_indices(info['frame_paths']) == [min(max(key + o, 0), last) for o in (-2, -1, 0, 1, 2)]
         kpts = np.array(ann['keypoints']).reshape(1, 17, 3)
         np.testing.assert_allclose(info['keypoints'], kpts[..., :2], rtol=0, atol=1e-4)
         np.testing.assert_array_equal(info['keypoints_visible'], np.minimum(kpts[..., 2], 1))
@@ -154,14 +149,11 @@ def test_real_posetrack18_fixture(posetrack18_fixture):
         assert info['id'] == ann['id'] and info['img_id'] == ann['image_id']
         path = osp.join(str(posetrack18_fixture), imgs[ann['image_id']]['file_name'])
         assert info['img_path'] == path and info['frame_paths'] == [path]
-        np.testing.assert_allclose(info['keypoints'].reshape(-1),
-                                   np.array(ann['keypoints']).reshape(17, 3)[:, :2].reshape(-1),
-                                   atol=1e-3)
+        np.testing.assert_allclose(
+            info['keypoints'].reshape(-1), np.array(ann['keypoints']).reshape(17, 3)[:, :2].reshape(-1), atol=1e-3)
     # the official per-video directory gives the same samples
-    per_video = build(posetrack18_fixture / 'annotations' / 'val', posetrack18_fixture,
-                      num_adjacent=0)
-    assert sorted(per_video.get_data_info(i)['id'] for i in range(len(per_video))) == sorted(
-        a['id'] for a in with_kpts)
+    per_video = build(posetrack18_fixture / 'annotations' / 'val', posetrack18_fixture, num_adjacent=0)
+    assert sorted(per_video.get_data_info(i)['id'] for i in range(len(per_video))) == sorted(a['id'] for a in with_kpts)
 
 
 def test_real_fixture_missing_supporting_frame(posetrack18_fixture, logged):
@@ -182,8 +174,7 @@ def test_nearest_existing_frame(video_builder, logged):
     # frames 2, 4, 5 are missing; key frame 3 with δ=2 asks for 1..5
     data = video_builder.video('000001_v', nframes=7, labelled=[3], existing=[0, 1, 3, 6])
     ann = video_builder.write_json(data)
-    info = build(ann, video_builder.root, num_adjacent=2,
-                 missing_frame='nearest').get_data_info(0)
+    info = build(ann, video_builder.root, num_adjacent=2, missing_frame='nearest').get_data_info(0)
     # 2 -> 1 or 3 (tie: towards the key frame), 4 -> 3, 5 -> 6
     assert frame_indices(info['frame_paths']) == [1, 3, 3, 3, 6]
     assert any('3 missing supporting frame(s)' in m for m, _ in logged)
@@ -204,12 +195,11 @@ def test_detection_boxes_and_score_threshold(synthetic_root):
     labelled = {im['id'] for im in raw['images'] if im['is_labeled']}
     dets = [d for d in json.loads(bbox_file.read_text()) if d['image_id'] in labelled]
     for thr in (0.0, 0.4, 0.8):
-        ds = build(ann_file, synthetic_root, bbox_file=str(bbox_file),
-                   filter_cfg=dict(bbox_score_thr=thr))
+        ds = build(ann_file, synthetic_root, bbox_file=str(bbox_file), filter_cfg=dict(bbox_score_thr=thr))
         kept = [d for d in dets if d['score'] >= thr]
         assert len(ds) == len(kept) > 0
-        got = sorted((ds.get_data_info(i)['img_id'],
-                      round(ds.get_data_info(i)['bbox_score'].item(), 4)) for i in range(len(ds)))
+        got = sorted(
+            (ds.get_data_info(i)['img_id'], round(ds.get_data_info(i)['bbox_score'].item(), 4)) for i in range(len(ds)))
         assert got == sorted((d['image_id'], d['score']) for d in kept)
     ds = build(ann_file, synthetic_root, bbox_file=str(bbox_file))
     info = ds.get_data_info(0)
@@ -224,8 +214,14 @@ def test_dcpose_style_detections(synthetic_root, tmp_path):
     bbox_file = synthetic_root / 'annotations' / 'posetrack18_val_human_detections.json'
     images = {im['id']: im for im in json.loads(ann_file.read_text())['images']}
     dets = json.loads(bbox_file.read_text())
-    dcpose = [dict(image_name=images[d['image_id']]['file_name'], bbox=d['bbox'], score=d['score'],
-                   nframes=images[d['image_id']]['nframes'], category_id=1) for d in dets]
+    dcpose = [
+        dict(
+            image_name=images[d['image_id']]['file_name'],
+            bbox=d['bbox'],
+            score=d['score'],
+            nframes=images[d['image_id']]['nframes'],
+            category_id=1) for d in dets
+    ]
     dcpose_file = tmp_path / 'val_boxes.json'
     dcpose_file.write_text(json.dumps(dcpose))
     a = build(ann_file, synthetic_root, bbox_file=str(bbox_file))
@@ -244,8 +240,7 @@ def test_bad_detection_files(synthetic_root, tmp_path):
     with pytest.raises(ValueError, match=r'no_score\.json.*"score"'):
         build(ann_file, synthetic_root, bbox_file=str(no_score))
     wrong = tmp_path / 'wrong_split.json'
-    wrong.write_text(json.dumps([dict(image_id=123, bbox=[0, 0, 1, 1], score=0.9,
-                                      category_id=1)]))
+    wrong.write_text(json.dumps([dict(image_id=123, bbox=[0, 0, 1, 1], score=0.9, category_id=1)]))
     with pytest.raises(ValueError, match=r'wrong_split\.json.*none of its 1 detections'):
         build(ann_file, synthetic_root, bbox_file=str(wrong))
 
@@ -276,15 +271,18 @@ def test_malformed_json(video_builder):
     cases = {
         'no_images.json': (dict(annotations=data['annotations']), '"images"'),
         'no_annotations.json': (dict(images=data['images']), '"annotations"'),
-        'no_nframes.json': (dict(images=[{k: v for k, v in data['images'][0].items()
-                                          if k != 'nframes'}],
-                                 annotations=data['annotations']), '"nframes"'),
-        'no_bbox.json': (dict(images=data['images'],
-                              annotations=[{k: v for k, v in data['annotations'][0].items()
-                                            if k != 'bbox'}]), '"bbox"'),
-        'bad_image_id.json': (dict(images=data['images'],
-                                   annotations=[dict(data['annotations'][0], image_id=7)]),
-                              'image_id 7'),
+        'no_nframes.json':
+        (dict(images=[{
+            k: v
+            for k, v in data['images'][0].items() if k != 'nframes'
+        }], annotations=data['annotations']), '"nframes"'),
+        'no_bbox.json':
+        (dict(images=data['images'], annotations=[{
+            k: v
+            for k, v in data['annotations'][0].items() if k != 'bbox'
+        }]), '"bbox"'),
+        'bad_image_id.json': (dict(images=data['images'], annotations=[dict(data['annotations'][0],
+                                                                            image_id=7)]), 'image_id 7'),
     }
     for name, (content, field) in cases.items():
         ann = video_builder.write_json(content, name)
@@ -322,39 +320,42 @@ def test_coco_metric_accepts_the_samples(synthetic_root, tmp_path, ann_source):
     samples = []
     for i in range(len(ds)):
         info = ds.get_data_info(i)
-        samples.append(dict(
-            id=info['id'], img_id=info['img_id'], category_id=1, ori_shape=(240, 320),
-            raw_ann_info=info['raw_ann_info'],
-            pred_instances=dict(keypoints=info['keypoints'],
-                                keypoint_scores=np.ones((1, 17), np.float32)),
-            gt_instances=dict(bbox_scores=info['bbox_score'])))
+        samples.append(
+            dict(
+                id=info['id'],
+                img_id=info['img_id'],
+                category_id=1,
+                ori_shape=(240, 320),
+                raw_ann_info=info['raw_ann_info'],
+                pred_instances=dict(keypoints=info['keypoints'], keypoint_scores=np.ones((1, 17), np.float32)),
+                gt_instances=dict(bbox_scores=info['bbox_score'])))
     metric.process([], samples)
     results = metric.evaluate(len(samples))
     assert results['coco/AP'] == pytest.approx(1.0)
 
 
-def test_detections_on_unlabelled_or_unknown_frames_are_ignored(synthetic_root, tmp_path,
-                                                                 logged):
+def test_detections_on_unlabelled_or_unknown_frames_are_ignored(synthetic_root, tmp_path, logged):
     ann_file = synthetic_root / 'annotations' / 'posetrack18_val.json'
     images = json.loads(ann_file.read_text())['images']
     labelled = next(im for im in images if im['is_labeled'])
     unlabelled = next(im for im in images if not im['is_labeled'])
-    dets = [dict(image_id=im_id, bbox=[10, 10, 50, 100], score=0.9, category_id=cat)
-            for im_id, cat in ((labelled['id'], 1), (unlabelled['id'], 1), (42, 1),
-                               (labelled['id'], 2))]
+    dets = [
+        dict(image_id=im_id, bbox=[10, 10, 50, 100], score=0.9, category_id=cat)
+        for im_id, cat in ((labelled['id'], 1), (unlabelled['id'], 1), (42, 1), (labelled['id'], 2))
+    ]
     bbox_file = tmp_path / 'dets.json'
     bbox_file.write_text(json.dumps(dets))
     ds = build(ann_file, synthetic_root, bbox_file=str(bbox_file))
     assert len(ds) == 1 and ds.get_data_info(0)['img_id'] == labelled['id']
-    assert any('ignored 1 detection(s) on images not in' in m and '1 on unlabelled frames' in m
-               for m, _ in logged)
+    assert any('ignored 1 detection(s) on images not in' in m and '1 on unlabelled frames' in m for m, _ in logged)
 
 
 def test_malformed_bbox_names_file_and_field(tmp_path):
     """A bbox that is not [x, y, w, h] fails at load time, naming the file, the annotation and the field."""
     from diffpose_mm.datasets.posetrack_format import load_posetrack_json
-    ann = dict(images=[dict(id=1, file_name='images/val/v/000000.jpg', nframes=1)],
-               annotations=[dict(id=7, image_id=1, bbox=[1, 2, 3], keypoints=[1, 1, 1] * 17)])
+    ann = dict(
+        images=[dict(id=1, file_name='images/val/v/000000.jpg', nframes=1)],
+        annotations=[dict(id=7, image_id=1, bbox=[1, 2, 3], keypoints=[1, 1, 1] * 17)])
     path = tmp_path / 'bad_bbox.json'
     path.write_text(json.dumps(ann))
     with pytest.raises(ValueError, match=r'bad_bbox\.json: annotations\[0\] \(id=7\) field "bbox"'):

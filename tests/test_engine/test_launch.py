@@ -1,6 +1,7 @@
 """Two CPU processes (gloo) through tools/dist_train.sh and tools/dist_test.sh give the one-process results.
 
-* test: ``PoseTrackMetric`` gives exactly the 1-process AP and prediction files, with the distributed sampler padding the last batch
+* test: ``PoseTrackMetric`` gives exactly the 1-process AP and prediction files, with the distributed sampler
+  padding the last batch
   (``round_up=True`` on an odd number of samples), and rank 0 alone writes the prediction files;
 * training: 2 processes x batch b end with the weights of 1 process x batch 2b (a deterministic model: frozen BN,
   as CPU has no SyncBN, a HeatmapHead and no random augmentation);
@@ -26,8 +27,7 @@ TINY = REPO / 'configs' / 'diffpose' / 'td-diffpose_res18-tiny_1xb16-18e_synthet
 @pytest.fixture(scope='module')
 def data_root(tmp_path_factory) -> str:
     root = tmp_path_factory.mktemp('synthetic_posetrack18')
-    make_synthetic_posetrack(str(root), seed=0, num_train_videos=2, num_val_videos=1, train_frames=12,
-                             val_frames=9)
+    make_synthetic_posetrack(str(root), seed=0, num_train_videos=2, num_val_videos=1, train_frames=12, val_frames=9)
     return str(root) + '/'
 
 
@@ -57,18 +57,25 @@ def write_config(path: Path, data_root: str, deterministic: bool = False, batch:
             # one learning rate for both runs (auto_scale_lr is off by default; said for the reader)
             'auto_scale_lr = dict(enable=False)',
         ]
-    lines += ["train_dataloader = dict(batch_size={batch}, num_workers=0, persistent_workers=False, "
-              "dataset=dict(data_root=data_root{pipeline}))"]
+    lines += [
+        "train_dataloader = dict(batch_size={batch}, num_workers=0, persistent_workers=False, "
+        "dataset=dict(data_root=data_root{pipeline}))"
+    ]
     pipeline = (", pipeline=[dict(type='LoadVideoFrames'), dict(type='GetBBoxCenterScale'), "
                 "dict(type='TopdownAffine', input_size=codec['input_size']), "
                 "dict(type='GenerateTarget', encoder=codec), dict(type='PackPoseInputs')]") if deterministic else ''
     text = '\n'.join(lines) + '\n'
-    path.write_text(text.replace('{pipeline}', pipeline).replace('{batch}', str(batch)).replace('{epochs}', str(epochs)))
+    path.write_text(
+        text.replace('{pipeline}', pipeline).replace('{batch}', str(batch)).replace('{epochs}', str(epochs)))
     return str(path)
 
 
 def run(args, **env) -> str:
-    proc = subprocess.run([str(a) for a in args], cwd=REPO, capture_output=True, text=True, timeout=900,
+    proc = subprocess.run([str(a) for a in args],
+                          cwd=REPO,
+                          capture_output=True,
+                          text=True,
+                          timeout=900,
                           env=dict(os.environ, PYTHON=sys.executable, OMP_NUM_THREADS='1', **env))
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, f'{" ".join(map(str, args[:4]))} ... failed:\n{out[-6000:]}'
@@ -105,10 +112,20 @@ def test_two_process_test_matches_one_process(data_root, tmp_path):
     ckpt = tmp_path / 'train' / 'epoch_1.pth'
 
     one, two = tmp_path / 'one', tmp_path / 'two'
-    out1 = run([sys.executable, 'tools/test.py', config, ckpt, '--work-dir', one, '--cfg-options',
-                f'test_evaluator.outfile_prefix={one}/preds/results'])
-    out2 = dist('dist_test.sh', config, ckpt, 2, '--work-dir', two, '--cfg-options',
-                f'test_evaluator.outfile_prefix={two}/preds/results', port=29517)
+    out1 = run([
+        sys.executable, 'tools/test.py', config, ckpt, '--work-dir', one, '--cfg-options',
+        f'test_evaluator.outfile_prefix={one}/preds/results'
+    ])
+    out2 = dist(
+        'dist_test.sh',
+        config,
+        ckpt,
+        2,
+        '--work-dir',
+        two,
+        '--cfg-options',
+        f'test_evaluator.outfile_prefix={two}/preds/results',
+        port=29517)
     assert 'Distributed training: True' in out2 and 'GPU number: 2' in out2, out2[-3000:]
 
     m1, m2 = metrics(one), metrics(two)
@@ -138,8 +155,7 @@ def test_two_process_training_and_resume_match_one_process(data_root, tmp_path, 
     assert not torch.allclose(first, last)
 
     # resume under DDP: epoch 1 only, then --resume to the end
-    dist('dist_train.sh', two, 2, '--work-dir', tmp_path / 'w3', '--cfg-options', 'train_cfg.max_epochs=1',
-         port=29537)
+    dist('dist_train.sh', two, 2, '--work-dir', tmp_path / 'w3', '--cfg-options', 'train_cfg.max_epochs=1', port=29537)
     out = dist('dist_train.sh', two, 2, '--work-dir', tmp_path / 'w3', '--resume', port=29547)
     assert 'resumed epoch: 1' in out
     assert_same_weights(tmp_path / 'w2' / f'epoch_{epochs}.pth', tmp_path / 'w3' / f'epoch_{epochs}.pth')

@@ -11,12 +11,12 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from mmengine.runner import save_checkpoint
 from mmengine.structures import InstanceData
+from mmpose.registry import MODELS
 from scipy.stats import spearmanr
 
 from diffpose_mm.models.heads.baselines import heatmap_head_like
 from diffpose_mm.testing import make_synthetic_posetrack
 from diffpose_mm.utils import with_data_root
-from mmpose.registry import MODELS
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -107,8 +107,7 @@ def test_table_selects_groups_and_degraded_frames(tool):
     # per group, 2 of the 5 people are degraded: 1 - score agrees with the error on them only
     expected = spearmanr(score_signal := 1. - rec['score'][wrist], rec['error'][wrist]).statistic
     assert score['columns']['Wrist']['spearman'] == pytest.approx(expected)
-    assert score['columns']['Wrist']['auroc'] == pytest.approx(
-        tool.auroc(score_signal, rec['error'][wrist] > 0.5))
+    assert score['columns']['Wrist']['auroc'] == pytest.approx(tool.auroc(score_signal, rec['error'][wrist] > 0.5))
 
 
 def test_table_without_spread_and_constant_spread(tool):
@@ -149,8 +148,14 @@ def _work_dir(path: Path, cfg: Config, noise_gain: float = 1.) -> Path:
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp('uncertainty')
     # seed 1, 9 val frames: key frames 0 and 4 are blurred, 8 is clean (6 people)
-    make_synthetic_posetrack(str(root / 'data'), seed=1, num_train_videos=1, num_val_videos=1, train_frames=6,
-                             val_frames=9, img_size=(160, 120))
+    make_synthetic_posetrack(
+        str(root / 'data'),
+        seed=1,
+        num_train_videos=1,
+        num_val_videos=1,
+        train_frames=6,
+        val_frames=9,
+        img_size=(160, 120))
     cfg = Config.fromfile(str(REPO / 'configs' / 'diffpose' / 'td-diffpose_res18-tiny_1xb16-18e_synthetic-128x96.py'))
     # the dumped configs point at a data root that does not exist here: --data-root must redirect them
     cfg = with_data_root(cfg, 'data/elsewhere')
@@ -176,8 +181,9 @@ class OffsetModel:
             ann = self.anns[sample.metainfo['id']]
             head_size = 0.6 * math.hypot(*ann['bbox_head'][2:])
             offset = head_size * j[:, None] / 10 * np.array([[0.6, -0.8]])  # a unit direction
-            pred = InstanceData(keypoints=(np.reshape(ann['keypoints'], (17, 3))[:, :2] + offset)[None],
-                                keypoint_scores=(j / 100)[None])
+            pred = InstanceData(
+                keypoints=(np.reshape(ann['keypoints'], (17, 3))[:, :2] + offset)[None],
+                keypoint_scores=(j / 100)[None])
             if self.spread:
                 pred.keypoint_spread = (2. * j)[None]
             sample.pred_instances = pred
@@ -211,9 +217,12 @@ def test_collect_records_values(tool, runs):
 def test_cli_end_to_end(tool, runs, tmp_path, capsys):
     root, diffpose, baseline = runs
     out = tmp_path / 'uncertainty.json'
-    rows = tool.main([str(diffpose), str(baseline), '--data-root', str(root / 'data'), '--out', str(out),
-                      '--thr', '2', '--cfg-options', 'model.test_cfg.num_noise_groups=3',
-                      'model.test_cfg.sampling_steps=1'])
+    rows = tool.main([
+        str(diffpose),
+        str(baseline), '--data-root',
+        str(root / 'data'), '--out',
+        str(out), '--thr', '2', '--cfg-options', 'model.test_cfg.num_noise_groups=3', 'model.test_cfg.sampling_steps=1'
+    ])
     assert [(r['run'], r['signal']) for r in rows] == [('diffpose', 'spread'), ('diffpose', '1 - score'),
                                                        ('heatmap_head', '1 - score')]
     for row in rows:

@@ -13,8 +13,7 @@ from diffpose_mm.datasets import PoseTrackVideoDataset
 from diffpose_mm.testing import make_synthetic_posetrack
 
 # MMPose's OpenCV visualizer passes a 1-element radius array to int()
-pytestmark = pytest.mark.filterwarnings(
-    'ignore:Conversion of an array with ndim:DeprecationWarning')
+pytestmark = pytest.mark.filterwarnings('ignore:Conversion of an array with ndim:DeprecationWarning')
 
 INPUT_W, INPUT_H = 48, 64
 NUM_ADJACENT = 2
@@ -49,11 +48,11 @@ def cli(load_tool):
 def config(tmp_path_factory) -> str:
     root = tmp_path_factory.mktemp('synthetic')
     # val: 9 frames labelled at 0, 4, 8 -> key frames at both video borders
-    make_synthetic_posetrack(str(root), seed=0, num_train_videos=1, num_val_videos=1,
-                             train_frames=12, val_frames=9, img_size=(160, 120))
+    make_synthetic_posetrack(
+        str(root), seed=0, num_train_videos=1, num_val_videos=1, train_frames=12, val_frames=9, img_size=(160, 120))
     path = root / 'browse_cfg.py'
-    path.write_text(CONFIG.format(w=INPUT_W, h=INPUT_H, hw=INPUT_W // 4, hh=INPUT_H // 4,
-                                  root=str(root), delta=NUM_ADJACENT))
+    path.write_text(
+        CONFIG.format(w=INPUT_W, h=INPUT_H, hw=INPUT_W // 4, hh=INPUT_H // 4, root=str(root), delta=NUM_ADJACENT))
     return str(path)
 
 
@@ -68,8 +67,7 @@ def test_pipeline_phase(cli, config, tmp_path):
     out_dir = tmp_path / 'out'
     files = cli.main([config, '--split', 'val', '--num', '10', '--out-dir', str(out_dir)])
     # the 3 labelled val frames (one person each), named after video and key frame
-    assert sorted(osp.basename(f)[6:] for f in files) == [
-        f'200001_synth_val_{i:06d}.png' for i in (0, 4, 8)]
+    assert sorted(osp.basename(f)[6:] for f in files) == [f'200001_synth_val_{i:06d}.png' for i in (0, 4, 8)]
     zoom = -(-cli.MIN_PIPELINE_HEIGHT // INPUT_H)
     for f in files:
         assert osp.isfile(f)
@@ -96,8 +94,7 @@ def test_pipeline_phase(cli, config, tmp_path):
 
 
 def test_original_phase_and_no_targets(cli, config, tmp_path):
-    files = cli.main([config, '--split', 'train', '--num', '2', '--phase', 'original',
-                      '--out-dir', str(tmp_path)])
+    files = cli.main([config, '--split', 'train', '--num', '2', '--phase', 'original', '--out-dir', str(tmp_path)])
     assert len(files) == 2
     img = cv2.imread(files[0])
     assert img.shape == (120, T * 160, 3)  # full frames (<= 640 px: not resized), no heatmap panel

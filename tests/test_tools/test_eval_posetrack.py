@@ -48,8 +48,7 @@ def test_imperfect_prediction(gt_dir, cli, tmp_path, capsys):
     assert result['Total'] < 100
     # the printed row is the json, rounded
     row = capsys.readouterr().out.splitlines()[1]
-    np.testing.assert_allclose([float(v) for v in row.split('|')],
-                               [round(result[g], 1) for g in GROUPS])
+    np.testing.assert_allclose([float(v) for v in row.split('|')], [round(result[g], 1) for g in GROUPS])
 
 
 def _fails(cli, capsys, gt_dir, pred_dir, *patterns):

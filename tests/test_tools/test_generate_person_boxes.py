@@ -14,31 +14,56 @@ TINY_RETINANET = dict(
     default_scope='mmdet',
     model=dict(
         type='RetinaNet',
-        data_preprocessor=dict(type='DetDataPreprocessor', mean=[123.675, 116.28, 103.53],
-                               std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_size_divisor=32),
-        backbone=dict(type='ResNet', depth=18, num_stages=4, out_indices=(1, 2, 3), frozen_stages=-1,
-                      norm_cfg=dict(type='BN', requires_grad=True), norm_eval=True, style='pytorch'),
-        neck=dict(type='FPN', in_channels=[128, 256, 512], out_channels=16, start_level=0,
-                  add_extra_convs='on_input', num_outs=3),
+        data_preprocessor=dict(
+            type='DetDataPreprocessor',
+            mean=[123.675, 116.28, 103.53],
+            std=[58.395, 57.12, 57.375],
+            bgr_to_rgb=True,
+            pad_size_divisor=32),
+        backbone=dict(
+            type='ResNet',
+            depth=18,
+            num_stages=4,
+            out_indices=(1, 2, 3),
+            frozen_stages=-1,
+            norm_cfg=dict(type='BN', requires_grad=True),
+            norm_eval=True,
+            style='pytorch'),
+        neck=dict(
+            type='FPN',
+            in_channels=[128, 256, 512],
+            out_channels=16,
+            start_level=0,
+            add_extra_convs='on_input',
+            num_outs=3),
         bbox_head=dict(
-            type='RetinaHead', num_classes=1, in_channels=16, stacked_convs=1, feat_channels=16,
-            anchor_generator=dict(type='AnchorGenerator', octave_base_scale=4, scales_per_octave=1,
-                                  ratios=[0.5, 1.0, 2.0], strides=[8, 16, 32]),
-            bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[.0, .0, .0, .0],
-                            target_stds=[1.0, 1.0, 1.0, 1.0]),
+            type='RetinaHead',
+            num_classes=1,
+            in_channels=16,
+            stacked_convs=1,
+            feat_channels=16,
+            anchor_generator=dict(
+                type='AnchorGenerator',
+                octave_base_scale=4,
+                scales_per_octave=1,
+                ratios=[0.5, 1.0, 2.0],
+                strides=[8, 16, 32]),
+            bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[.0, .0, .0, .0], target_stds=[1.0, 1.0, 1.0, 1.0]),
             loss_cls=dict(type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=1.0),
             loss_bbox=dict(type='L1Loss', loss_weight=1.0)),
         # random weights score low: keep everything, the tool's --score-thr does the filtering
-        test_cfg=dict(nms_pre=200, min_bbox_size=0, score_thr=0.0, nms=dict(type='nms', iou_threshold=0.5),
-                      max_per_img=20)),
-    test_dataloader=dict(dataset=dict(
-        type='CocoDataset', lazy_init=True, metainfo=dict(classes=('person', )),
-        pipeline=[
-            dict(type='LoadImageFromFile'),
-            dict(type='Resize', scale=(160, 96), keep_ratio=True),  # tiny input: fast on CPU
-            dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
-                                                  'scale_factor'))
-        ])))
+        test_cfg=dict(
+            nms_pre=200, min_bbox_size=0, score_thr=0.0, nms=dict(type='nms', iou_threshold=0.5), max_per_img=20)),
+    test_dataloader=dict(
+        dataset=dict(
+            type='CocoDataset',
+            lazy_init=True,
+            metainfo=dict(classes=('person', )),
+            pipeline=[
+                dict(type='LoadImageFromFile'),
+                dict(type='Resize', scale=(160, 96), keep_ratio=True),  # tiny input: fast on CPU
+                dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))
+            ])))
 
 
 @pytest.fixture(scope='module')
@@ -71,8 +96,7 @@ def checkpoint(det_config) -> str:
     with DefaultScope.overwrite_default_scope('mmdet'):
         model = MODELS.build(Config.fromfile(det_config).model)
     path = str(Path(det_config).with_suffix('.pth'))
-    torch.save(dict(state_dict=model.state_dict(), meta=dict(dataset_meta=dict(classes=('person', )))),
-               path)
+    torch.save(dict(state_dict=model.state_dict(), meta=dict(dataset_meta=dict(classes=('person', )))), path)
     return path
 
 
@@ -91,8 +115,7 @@ def test_with_ann_file(img_dir, ann_file, tool, det_config, checkpoint, tmp_path
     init_default_scope('mmpose')
     scope = DefaultScope.get_current_instance()
     out = tmp_path / 'dets.json'
-    argv = [det_config, str(img_dir), '--out', str(out), '--ann-file', str(ann_file),
-            '--checkpoint', checkpoint]
+    argv = [det_config, str(img_dir), '--out', str(out), '--ann-file', str(ann_file), '--checkpoint', checkpoint]
     assert tool.main(argv + ['--score-thr', '0']) == 0
     entries = json.loads(out.read_text())
     check_boxes(entries, 0.)
@@ -128,7 +151,6 @@ def test_bad_input(img_dir, tool, det_config, tmp_path, capsys):
     assert f'image folder {missing} does not exist' in capsys.readouterr().err
     other = tmp_path / 'other.json'
     other.write_text(json.dumps(dict(images=[dict(id=1, file_name='images/val/x/000000.jpg')])))
-    assert tool.main([det_config, str(img_dir), '--out', str(tmp_path / 'x.json'),
-                      '--ann-file', str(other)]) == 1
+    assert tool.main([det_config, str(img_dir), '--out', str(tmp_path / 'x.json'), '--ann-file', str(other)]) == 1
     assert f'is listed in {other}' in capsys.readouterr().err
     assert not (tmp_path / 'x.json').exists()

@@ -7,9 +7,9 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from mmengine.runner import save_checkpoint
+from mmpose.registry import MODELS
 
 from diffpose_mm.testing import make_synthetic_posetrack
-from mmpose.registry import MODELS
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -44,8 +44,7 @@ def test_hit_rates_values(probe):
 
 def test_probe_diffpose_work_dir(probe, tmp_path, capsys):
     data_root = tmp_path / 'data'
-    make_synthetic_posetrack(str(data_root), seed=0, num_train_videos=1, num_val_videos=1, train_frames=8,
-                             val_frames=5)
+    make_synthetic_posetrack(str(data_root), seed=0, num_train_videos=1, num_val_videos=1, train_frames=8, val_frames=5)
     cfg = Config.fromfile(str(REPO / 'configs' / 'diffpose' / 'td-diffpose_res18-tiny_1xb16-18e_synthetic-128x96.py'))
     cfg.val_dataloader.dataset.data_root = str(data_root) + '/'
     work_dir = tmp_path / 'run'
@@ -57,8 +56,8 @@ def test_probe_diffpose_work_dir(probe, tmp_path, capsys):
     (work_dir / 'last_checkpoint').write_text(str(work_dir / 'epoch_1.pth'))
 
     rows = probe.main([str(work_dir), '--timesteps', '0', '999', '--grid', '2x1'])
-    assert [what for _, what, _ in rows] == ['x0 from q_sample(GT, t=0)', 'x0 from q_sample(GT, t=999)',
-                                             'sampler N=2 steps=1']
+    assert [what for _, what, _ in rows
+            ] == ['x0 from q_sample(GT, t=0)', 'x0 from q_sample(GT, t=999)', 'sampler N=2 steps=1']
     assert all(0 <= v <= 100 for _, _, rates in rows for v in rates.values())
     assert 'sampler N=2 steps=1' in capsys.readouterr().out
 

@@ -28,15 +28,16 @@ def tool(load_tool):
 def data_root(tmp_path_factory):
     from diffpose_mm.testing import make_synthetic_posetrack
     root = tmp_path_factory.mktemp('ablations') / 'synthetic'
-    make_synthetic_posetrack(str(root), seed=0, num_train_videos=2, num_val_videos=1, train_frames=6,
-                             val_frames=9, img_size=(96, 72))
+    make_synthetic_posetrack(
+        str(root), seed=0, num_train_videos=2, num_val_videos=1, train_frames=6, val_frames=9, img_size=(96, 72))
     return root
 
 
 def test_variant_configs(tool, data_root, mmpose_scope):
-    import diffpose_mm  # noqa: F401  (registers the modules)
     from mmpose.models.heads import HeatmapHead
     from mmpose.registry import DATASETS, MODELS
+
+    import diffpose_mm  # noqa: F401  (registers the modules)
     args = tool.parse_args(['--data-root', str(data_root), '--epochs', '4', '--seeds', '3', '5'])
     cfg = tool.base_config(args)
     assert cfg.randomness.seed == 3 and cfg.train_cfg.max_epochs == 4
@@ -87,8 +88,9 @@ def test_variant_configs(tool, data_root, mmpose_scope):
 def test_head_variant_configs(tool, data_root, mmpose_scope):
     """Table 4/5 and the paper's Algorithm 1 change exactly the head keys they name; `fixes` undoes one fix of
     the config at a time."""
-    import diffpose_mm  # noqa: F401
     from mmpose.registry import MODELS
+
+    import diffpose_mm  # noqa: F401
     cfg = tool.base_config(tool.parse_args(['--data-root', str(data_root)]))
     # a config with three fixes: scale 0.2, the normalised input and self-conditioning
     cfg.model.head.diffusion.signal_scale = 0.2
@@ -122,6 +124,7 @@ def test_head_variant_configs(tool, data_root, mmpose_scope):
 
 
 def test_make_row_mean_std_and_paired_difference(tool):
+
     def metrics(total, degraded):
         return {'posetrack/Total': total, 'posetrack/Total (degraded)': degraded, 'coco/AP': 0.5}
 
@@ -149,9 +152,12 @@ def test_make_row_mean_std_and_paired_difference(tool):
 def test_smoke_run(tool, data_root, tmp_path, capsys):
     out = tmp_path / 'out'
     cfg_options = FAST + SAMPLING
-    argv = ['--data-root', str(data_root), '--out-dir', str(out), '--epochs', '1', '--seeds', '0', '1',
-            '--only', 'mean_pose', 'noise_groups', 'sampling_steps', 'eta',
-            '--noise-groups', '1', '2', '--sampling-steps', '1', '2', '--etas', '0', '1', '--cfg-options'] + cfg_options
+    argv = [
+        '--data-root',
+        str(data_root), '--out-dir',
+        str(out), '--epochs', '1', '--seeds', '0', '1', '--only', 'mean_pose', 'noise_groups', 'sampling_steps', 'eta',
+        '--noise-groups', '1', '2', '--sampling-steps', '1', '2', '--etas', '0', '1', '--cfg-options'
+    ] + cfg_options
     assert tool.main(argv) == 0
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith('|')]
     header = [c.strip() for c in lines[0].strip('|').split('|')]
@@ -161,9 +167,10 @@ def test_smoke_run(tool, data_root, tmp_path, capsys):
         cells = [c.strip() for c in line.strip('|').split('|')]
         rows[cells[0]] = cells[2:]
     eta = tool.default_sampling(tool.base_config(tool.parse_args(['--cfg-options'] + cfg_options)))['eta']
-    expected = ['DiffPose, δ=2', 'N=1', 'N=2, DiffPose', 'Steps=1', 'Steps=2, DiffPose',
-                'eta=0' + (', DiffPose' if eta == 0 else ''), 'eta=1' + (', DiffPose' if eta == 1 else ''),
-                'Mean pose in box']
+    expected = [
+        'DiffPose, δ=2', 'N=1', 'N=2, DiffPose', 'Steps=1', 'Steps=2, DiffPose',
+        'eta=0' + (', DiffPose' if eta == 0 else ''), 'eta=1' + (', DiffPose' if eta == 1 else ''), 'Mean pose in box'
+    ]
     assert list(rows) == expected
     gt = json.loads((data_root / 'annotations' / 'posetrack18_val.json').read_text())
     has_degraded = any(im['is_labeled'] and im['degradation'] != 'none' for im in gt['images'])
@@ -194,8 +201,10 @@ def test_smoke_run(tool, data_root, tmp_path, capsys):
         assert run_cfg.randomness.seed == seed
 
     # a second command that shares the runs reuses them: same table, nothing trained or tested again
-    stamps = {p: p.stat().st_mtime_ns for p in out.rglob('*') if p.suffix in ('.pth', '.json') and
-              p.parent != out and 'mean_pose' not in p.parts}  # the mean pose is not trained: recomputed
+    stamps = {
+        p: p.stat().st_mtime_ns
+        for p in out.rglob('*') if p.suffix in ('.pth', '.json') and p.parent != out and 'mean_pose' not in p.parts
+    }  # the mean pose is not trained: recomputed
     capsys.readouterr()
     assert tool.main(argv) == 0
     assert [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith('|')] == lines
@@ -203,10 +212,16 @@ def test_smoke_run(tool, data_root, tmp_path, capsys):
 
 
 def test_mean_box_pose_is_the_mean_of_box_normalised_visible_keypoints(tool):
-    infos = [dict(bbox=np.array([[10., 20., 30., 60.]]), keypoints=np.array([[[20., 20.], [0., 0.]]]),
-                  keypoints_visible=np.array([[1., 0.]])),
-             dict(bbox=np.array([[0., 0., 100., 100.]]), keypoints=np.array([[[0., 100.], [0., 0.]]]),
-                  keypoints_visible=np.array([[1., 0.]]))]
+    infos = [
+        dict(
+            bbox=np.array([[10., 20., 30., 60.]]),
+            keypoints=np.array([[[20., 20.], [0., 0.]]]),
+            keypoints_visible=np.array([[1., 0.]])),
+        dict(
+            bbox=np.array([[0., 0., 100., 100.]]),
+            keypoints=np.array([[[0., 100.], [0., 0.]]]),
+            keypoints_visible=np.array([[1., 0.]]))
+    ]
     # joint 0: (0.5, 0) and (0, 1) in box coordinates; joint 1 is never visible -> box centre
     np.testing.assert_allclose(tool.mean_box_pose(infos), [[0.25, 0.5], [0.5, 0.5]])
     with pytest.raises(ValueError, match='no annotations'):
@@ -219,8 +234,10 @@ def _same_pose_data(src, dst, val_pose, train_pose):
     shutil.copytree(src, dst)
     ann_dir = dst / 'annotations'
     dets = []
-    for path in [ann_dir / 'posetrack18_train.json', ann_dir / 'posetrack18_val.json',
-                 *sorted((ann_dir / 'val').glob('*.json'))]:
+    for path in [
+            ann_dir / 'posetrack18_train.json', ann_dir / 'posetrack18_val.json', *sorted(
+                (ann_dir / 'val').glob('*.json'))
+    ]:
         data = json.loads(path.read_text())
         pose = train_pose if path.name == 'posetrack18_train.json' else val_pose
         images = {im['id']: im for im in data['images']}
@@ -234,8 +251,8 @@ def _same_pose_data(src, dst, val_pose, train_pose):
             kpts[:, :2] = np.where(kpts[:, 2:] > 0, [x1, y1] + pose * [x2 - x1, y2 - y1], 0.)
             ann['keypoints'] = kpts.flatten().tolist()
             if path.name == 'posetrack18_val.json' and im.get('is_labeled', True):
-                dets.append(dict(image_id=im['id'], category_id=1, bbox=ann['bbox'],
-                                 score=round(0.5 + 0.01 * len(dets), 2)))
+                dets.append(
+                    dict(image_id=im['id'], category_id=1, bbox=ann['bbox'], score=round(0.5 + 0.01 * len(dets), 2)))
         path.write_text(json.dumps(data))
     (ann_dir / 'posetrack18_val_human_detections.json').write_text(json.dumps(dets))
     return dets

@@ -15,7 +15,8 @@ only their box is drawn (``original`` phase).
 
 Example::
 
-    python tools/analysis/browse_video_dataset.py configs/diffpose/td-diffpose_res18-tiny_1xb16-18e_synthetic-128x96.py \
+    python tools/analysis/browse_video_dataset.py \
+        configs/diffpose/td-diffpose_res18-tiny_1xb16-18e_synthetic-128x96.py \
         --split train --num 4 --out-dir work_dirs/browse
 """
 import argparse
@@ -48,17 +49,23 @@ MIN_PIPELINE_HEIGHT = 256  # smaller network inputs are enlarged by an integer f
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Browse a video pose dataset (one PNG per sample)')
     parser.add_argument('config', help='config file path')
-    parser.add_argument('--split', default='train', choices=['train', 'val', 'test'],
-                        help='which <split>_dataloader of the config to browse')
-    parser.add_argument('--out-dir', default='work_dirs/browse_video_dataset',
-                        help='folder the PNGs are written to')
-    parser.add_argument('--num', type=int, default=10,
-                        help='number of samples, taken evenly over the dataset')
-    parser.add_argument('--phase', default='pipeline', choices=['pipeline', 'original'],
-                        help='"pipeline": frames after the config pipeline (crop/flip/affine); '
-                        '"original": the frames as loaded from disk, with the box')
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
+        '--split',
+        default='train',
+        choices=['train', 'val', 'test'],
+        help='which <split>_dataloader of the config to browse')
+    parser.add_argument('--out-dir', default='work_dirs/browse_video_dataset', help='folder the PNGs are written to')
+    parser.add_argument('--num', type=int, default=10, help='number of samples, taken evenly over the dataset')
+    parser.add_argument(
+        '--phase',
+        default='pipeline',
+        choices=['pipeline', 'original'],
+        help='"pipeline": frames after the config pipeline (crop/flip/affine); '
+        '"original": the frames as loaded from disk, with the box')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
         help='override settings of the config, xxx=yyy format, e.g. '
         'train_dataloader.dataset.num_adjacent=1')
     args = parser.parse_args(argv)
@@ -85,9 +92,7 @@ def build_dataset(cfg: Config, split: str, phase: str, config_path: str = 'confi
             raise ValueError(f'{config_path}: the pipeline of {key}.dataset must end with '
                              'PackPoseInputs for --phase pipeline')
         pack = dict(pipeline[-1])
-        meta_keys = pack.get(
-            'meta_keys',
-            inspect.signature(PackPoseInputs.__init__).parameters['meta_keys'].default)
+        meta_keys = pack.get('meta_keys', inspect.signature(PackPoseInputs.__init__).parameters['meta_keys'].default)
         # keypoints in input-image coordinates, and the frame names for the panel labels
         pack.update(pack_transformed=True, meta_keys=tuple(meta_keys) + ('frame_paths', ))
         dataset_cfg['pipeline'] = pipeline[:-1] + [pack]
@@ -119,13 +124,16 @@ def _label(img: np.ndarray, text: str) -> None:
     scale = max(0.3, min(img.shape[:2]) / 400)
     (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
     cv2.rectangle(img, (0, 0), (w + 4, h + base + 4), (0, 0, 0), -1)
-    cv2.putText(img, text, (2, h + 2), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1,
-                cv2.LINE_AA)
+    cv2.putText(img, text, (2, h + 2), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
 
 
-def render_sample(visualizer: PoseLocalVisualizer, frames: List[np.ndarray], key: int,
-                  instances: InstanceData, frame_names: Sequence[str],
-                  heatmaps: Optional[torch.Tensor] = None, draw_bbox: bool = False) -> np.ndarray:
+def render_sample(visualizer: PoseLocalVisualizer,
+                  frames: List[np.ndarray],
+                  key: int,
+                  instances: InstanceData,
+                  frame_names: Sequence[str],
+                  heatmaps: Optional[torch.Tensor] = None,
+                  draw_bbox: bool = False) -> np.ndarray:
     """Draw one sample as a row of panels.
 
     Args:
@@ -145,8 +153,7 @@ def render_sample(visualizer: PoseLocalVisualizer, frames: List[np.ndarray], key
     sample = PoseDataSample(gt_instances=instances)
     panels = []
     for t, frame in enumerate(frames):
-        drawn = visualizer.add_datasample(
-            'frame', frame, sample, draw_pred=False, draw_bbox=draw_bbox and t == key)
+        drawn = visualizer.add_datasample('frame', frame, sample, draw_pred=False, draw_bbox=draw_bbox and t == key)
         if t != key:
             drawn = cv2.addWeighted(frame, 1 - FAINT_ALPHA, drawn, FAINT_ALPHA, 0)
         drawn = np.ascontiguousarray(drawn)
@@ -154,14 +161,12 @@ def render_sample(visualizer: PoseLocalVisualizer, frames: List[np.ndarray], key
         _label(drawn, f'{"t" if offset == 0 else f"t{offset:+d}"} {frame_names[t]}')
         if t == key:
             thickness = max(2, min(drawn.shape[:2]) // 48)
-            cv2.rectangle(drawn, (0, 0), (drawn.shape[1] - 1, drawn.shape[0] - 1), KEY_COLOR,
-                          thickness)
+            cv2.rectangle(drawn, (0, 0), (drawn.shape[1] - 1, drawn.shape[0] - 1), KEY_COLOR, thickness)
         panels.append(drawn)
     if heatmaps is not None:
         key_frame = frames[key]
         hm = heatmaps.float().reshape(-1, *heatmaps.shape[-2:]).max(dim=0, keepdim=True)[0]
-        hm = F.interpolate(hm[None], size=key_frame.shape[:2], mode='bilinear',
-                           align_corners=False)[0]
+        hm = F.interpolate(hm[None], size=key_frame.shape[:2], mode='bilinear', align_corners=False)[0]
         panel = np.ascontiguousarray(visualizer.draw_featmap(hm, key_frame))
         _label(panel, 'GT heatmaps (max)')
         panels.append(panel)
@@ -200,34 +205,27 @@ def main(argv: Optional[Sequence[str]] = None) -> List[str]:
     dataset = build_dataset(cfg, args.split, args.phase, args.config)
     visualizer = None
     os.makedirs(args.out_dir, exist_ok=True)
-    indices = sorted(set(np.linspace(0, len(dataset) - 1, min(args.num, len(dataset)))
-                         .round().astype(int).tolist()))
+    indices = sorted(set(np.linspace(0, len(dataset) - 1, min(args.num, len(dataset))).round().astype(int).tolist()))
     out_files = []
     for idx in indices:
         item = dataset[idx]
         if args.phase == 'original':
             frames = item['img'] if isinstance(item['img'], list) else [item['img']]
-            frames, scale = _resize([mmcv.bgr2rgb(f.astype(np.uint8)) for f in frames],
-                                    MAX_ORIGINAL_SIZE)
-            instances = _gt_instances(item['keypoints'] * scale, item['keypoints_visible'],
-                                      'raw_ann_info' in item, item['bbox'] * scale)
+            frames, scale = _resize([mmcv.bgr2rgb(f.astype(np.uint8)) for f in frames], MAX_ORIGINAL_SIZE)
+            instances = _gt_instances(item['keypoints'] * scale, item['keypoints_visible'], 'raw_ann_info' in item,
+                                      item['bbox'] * scale)
             img_path, frame_paths, heatmaps = item['img_path'], item.get('frame_paths'), None
         else:
             inputs, data_sample = item['inputs'], item['data_samples']
             if inputs.dim() == 3:  # a single-frame pipeline
                 inputs = inputs[None]
-            frames = [
-                mmcv.bgr2rgb(f.permute(1, 2, 0).clamp(0, 255).to(torch.uint8).numpy())
-                for f in inputs
-            ]
+            frames = [mmcv.bgr2rgb(f.permute(1, 2, 0).clamp(0, 255).to(torch.uint8).numpy()) for f in inputs]
             factor = pipeline_zoom(frames[0].shape[0])
-            frames = [cv2.resize(f, None, fx=factor, fy=factor, interpolation=cv2.INTER_LINEAR)
-                      for f in frames]
+            frames = [cv2.resize(f, None, fx=factor, fy=factor, interpolation=cv2.INTER_LINEAR) for f in frames]
             gt = data_sample.gt_instances
             # keypoints are pixel-centre coordinates: (x + 0.5) * factor - 0.5 after zooming
             keypoints = (_as_numpy(gt.transformed_keypoints) + 0.5) * factor - 0.5
-            instances = _gt_instances(keypoints, gt.keypoints_visible,
-                                      'raw_ann_info' in data_sample.metainfo)
+            instances = _gt_instances(keypoints, gt.keypoints_visible, 'raw_ann_info' in data_sample.metainfo)
             img_path = data_sample.metainfo['img_path']
             frame_paths = data_sample.metainfo.get('frame_paths')
             fields = data_sample.get('gt_fields')
@@ -236,12 +234,16 @@ def main(argv: Optional[Sequence[str]] = None) -> List[str]:
             h, w = frames[0].shape[:2]
             radius = max(2, round(min(h, w) / 50))
             visualizer = PoseLocalVisualizer(
-                name=f'browse_video_dataset_{id(dataset)}', radius=radius,
-                line_width=max(1, round(radius / 2)))
+                name=f'browse_video_dataset_{id(dataset)}', radius=radius, line_width=max(1, round(radius / 2)))
             visualizer.set_dataset_meta(dataset.metainfo)
-        image = render_sample(visualizer, frames, len(frames) // 2, instances,
-                              _frame_stems(frame_paths, len(frames)), heatmaps,
-                              draw_bbox=args.phase == 'original')
+        image = render_sample(
+            visualizer,
+            frames,
+            len(frames) // 2,
+            instances,
+            _frame_stems(frame_paths, len(frames)),
+            heatmaps,
+            draw_bbox=args.phase == 'original')
         video = osp.basename(osp.dirname(img_path))
         stem = osp.splitext(osp.basename(img_path))[0]
         out_file = osp.join(args.out_dir, f'{idx:05d}_{video}_{stem}.png')

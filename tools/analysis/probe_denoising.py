@@ -20,19 +20,18 @@ import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
+from mmpose.codecs.utils import get_heatmap_maximum
 
 import diffpose_mm  # noqa: F401  (registers the DiffPose modules)
 from diffpose_mm.datasets.posetrack_format import POSETRACK_GROUP_INDICES
 from diffpose_mm.utils import gt_box_dataset, load_run, render_table
-from mmpose.codecs.utils import get_heatmap_maximum
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('work_dirs', nargs='+', help='finished training work dirs (config + last_checkpoint)')
     parser.add_argument('--timesteps', type=int, nargs='+', default=[0, 250, 500, 750, 900, 999])
-    parser.add_argument('--grid', nargs='+', default=['1x1', '10x1', '1x4', '10x4'],
-                        help='sampler settings NxSTEPS')
+    parser.add_argument('--grid', nargs='+', default=['1x1', '10x1', '1x4', '10x4'], help='sampler settings NxSTEPS')
     parser.add_argument('--radius', type=float, default=2., help='hit radius in heatmap pixels')
     parser.add_argument('--seed', type=int, default=0)
     return parser.parse_args(argv)
@@ -72,8 +71,8 @@ def probe(work_dir: str, args: argparse.Namespace) -> List[tuple]:
     for t in args.timesteps:
         t_vec = torch.full((gt.shape[0], ), t, dtype=torch.long)
         x_t = head.diffusion.q_sample(gt, t_vec, generator=generator)
-        rows.append((name, f'x0 from q_sample(GT, t={t})', hit_rates(head.denoise(pyramid, x_t, t_vec), gt,
-                                                                     weights, args.radius)))
+        rows.append((name, f'x0 from q_sample(GT, t={t})',
+                     hit_rates(head.denoise(pyramid, x_t, t_vec), gt, weights, args.radius)))
     eta = model.test_cfg.get('eta', 1.0)
     for setting in args.grid:
         n, steps = (int(v) for v in setting.lower().split('x'))

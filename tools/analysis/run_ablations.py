@@ -1,6 +1,7 @@
 """Reproduce the DiffPose ablations (Feng et al., ICCV 2023, Tables 4-8) on the synthetic videos, over seeds.
 
-Every variant is derived at run time from ``configs/diffpose/td-diffpose_res18-tiny_1xb16-18e_synthetic-128x96.py`` (``--config``), so
+Every variant is derived at run time from the tiny config
+``configs/diffpose/td-diffpose_res18-tiny_1xb16-18e_synthetic-128x96.py`` (``--config``), so
 later tuning of that file carries over. Rows of the printed table (``--only`` picks the experiments; the
 reference ``DiffPose, δ=2`` is always trained):
 
@@ -65,16 +66,21 @@ from diffpose_mm.utils import render_table, with_data_root
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_CONFIG = osp.join(REPO, 'configs', 'diffpose', 'td-diffpose_res18-tiny_1xb16-18e_synthetic-128x96.py')
-EXPERIMENTS = ('delta0', 'heatmap_head', 'paper', 'fixes', 'direct_single', 'direct_multi', 'low_res',
-               'concat_fusion', 'long_schedule', 'mean_pose', 'noise_groups', 'sampling_steps', 'eta')
+EXPERIMENTS = ('delta0', 'heatmap_head', 'paper', 'fixes', 'direct_single', 'direct_multi', 'low_res', 'concat_fusion',
+               'long_schedule', 'mean_pose', 'noise_groups', 'sampling_steps', 'eta')
 COLUMNS = POSETRACK_SUMMARY_KEYS + ('Total (degraded)', 'COCO AP')
 DIFF_COLUMNS = ('Total', 'Total (degraded)')  # paired differences to the reference row
 LONG_SCHEDULE = 3  # x the config's epochs
 # The paper's diffusion settings (Algorithm 1 with DiffusionDet's signal space); the `paper` row sets them all,
 # each `fixes` row one of them.
 PAPER_HEAD = dict(
-    signal_scale=2.0, input_mode='clamp', last_step_prob=0., heatmap_norm_cfg=dict(type='BN'),
-    step_condition='input', self_condition=False, num_train_draws=1)
+    signal_scale=2.0,
+    input_mode='clamp',
+    last_step_prob=0.,
+    heatmap_norm_cfg=dict(type='BN'),
+    step_condition='input',
+    self_condition=False,
+    num_train_draws=1)
 DIFFUSION_KEYS = ('signal_scale', 'input_mode', 'last_step_prob')  # live in model.head.diffusion
 # What each `fixes` row sets back: the paper's diffusion settings, and PyTorch's default initialisation of the
 # head (``init_cfg=[]``) that DiffPoseHead had before it took MMPose's HeatmapHead initialisation.
@@ -84,22 +90,43 @@ UNDO_FIXES = dict(PAPER_HEAD, init_cfg=[])
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--config', default=DEFAULT_CONFIG, help='base config (DiffPose, δ=2)')
-    parser.add_argument('--data-root', default='data/synthetic_posetrack18',
-                        help='dataset root; the synthetic data is generated there if it does not exist')
+    parser.add_argument(
+        '--data-root',
+        default='data/synthetic_posetrack18',
+        help='dataset root; the synthetic data is generated there if it does not exist')
     parser.add_argument('--out-dir', default='work_dirs/ablations', help='work dirs, table and json')
-    parser.add_argument('--name', default='ablations', help='the table is written to <out-dir>/<name>.md and .json '
-                        '(commands that share an --out-dir share its runs)')
-    parser.add_argument('--epochs', type=int, help="training epochs (default: the config's); epoch-based "
-                        'LR milestones are scaled with it')
-    parser.add_argument('--seeds', type=int, nargs='+', default=[0], help='randomness.seed of the runs: every '
-                        'training row is trained once per seed')
-    parser.add_argument('--only', nargs='*', choices=EXPERIMENTS, default=list(EXPERIMENTS),
-                        help='experiments to run besides the δ=2 DiffPose reference (always trained)')
+    parser.add_argument(
+        '--name',
+        default='ablations',
+        help='the table is written to <out-dir>/<name>.md and .json '
+        '(commands that share an --out-dir share its runs)')
+    parser.add_argument(
+        '--epochs',
+        type=int,
+        help="training epochs (default: the config's); epoch-based "
+        'LR milestones are scaled with it')
+    parser.add_argument(
+        '--seeds',
+        type=int,
+        nargs='+',
+        default=[0],
+        help='randomness.seed of the runs: every '
+        'training row is trained once per seed')
+    parser.add_argument(
+        '--only',
+        nargs='*',
+        choices=EXPERIMENTS,
+        default=list(EXPERIMENTS),
+        help='experiments to run besides the δ=2 DiffPose reference (always trained)')
     parser.add_argument('--noise-groups', type=int, nargs='+', default=[1, 5, 10], help='N of Table 6')
     parser.add_argument('--sampling-steps', type=int, nargs='+', default=[1, 2, 4], help='steps of Table 7')
     parser.add_argument('--etas', type=float, nargs='+', default=[0., 1.], help='DDIM eta values')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
-                        help='key=value overrides applied to every run (before the variant changes)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        default={},
+        help='key=value overrides applied to every run (before the variant changes)')
     args = parser.parse_args(argv)
     if args.epochs is not None and args.epochs < 1:
         parser.error(f'--epochs must be >= 1, got {args.epochs}')
@@ -160,8 +187,9 @@ def base_config(args: argparse.Namespace, seed: Optional[int] = None) -> Config:
 def delta0_config(cfg: Config) -> Config:
     """Single-frame clips: ``num_adjacent=0`` in every dataset, ``neck.num_frames=1``."""
     cfg = copy.deepcopy(cfg)
-    found = sum(_set_key(cfg[k], 'num_adjacent', 0)
-                for k in ('train_dataloader', 'val_dataloader', 'test_dataloader') if k in cfg)
+    found = sum(
+        _set_key(cfg[k], 'num_adjacent', 0) for k in ('train_dataloader', 'val_dataloader', 'test_dataloader')
+        if k in cfg)
     if not found:
         raise ValueError(f'{cfg.filename}: no dataset has a `num_adjacent` option to set δ=0')
     if 'num_adjacent' in cfg:
@@ -340,8 +368,7 @@ def test(cfg: Config, checkpoint: str, work_dir: str, name: str) -> Dict[str, fl
     runner = Runner.from_cfg(cfg)
     with mmengine_checkpoint_globals(checkpoint):  # load_from with weights_only=True and MMEngine's allowlist
         metrics = with_degraded_total(runner.test(), runner.test_loop.evaluator)
-    print_log(f'[run_ablations] {name}: ' + ', '.join(f'{k}={v:.4f}' for k, v in metrics.items()),
-              logger='current')
+    print_log(f'[run_ablations] {name}: ' + ', '.join(f'{k}={v:.4f}' for k, v in metrics.items()), logger='current')
     del runner
     gc.collect()
     _mark_finished(work_dir, cfg, metrics=metrics)
@@ -398,10 +425,13 @@ def mean_pose_in_box(cfg: Config, work_dir: str) -> Dict[str, float]:
         x1, y1, x2, y2 = np.asarray(info['bbox'], dtype=np.float32).reshape(4)
         score = np.asarray(info['bbox_score'], dtype=np.float32).reshape(1)
         keypoints = (np.array([x1, y1]) + pose * np.array([x2 - x1, y2 - y1])).astype(np.float32)[None]
-        sample = dict(id=info['id'], img_id=info['img_id'], img_path=info['img_path'],
-                      category_id=int(info.get('category_id', 1)),
-                      pred_instances=dict(keypoints=keypoints, keypoint_scores=np.repeat(score, len(pose))[None]),
-                      gt_instances=dict(bbox_scores=score))
+        sample = dict(
+            id=info['id'],
+            img_id=info['img_id'],
+            img_path=info['img_path'],
+            category_id=int(info.get('category_id', 1)),
+            pred_instances=dict(keypoints=keypoints, keypoint_scores=np.repeat(score, len(pose))[None]),
+            gt_instances=dict(bbox_scores=score))
         if 'raw_ann_info' in info:  # GT boxes: lets a metric without ann_file build its COCO GT
             sample['raw_ann_info'] = info['raw_ann_info']
         data_samples.append(sample)
@@ -409,8 +439,8 @@ def mean_pose_in_box(cfg: Config, work_dir: str) -> Dict[str, float]:
     evaluator.dataset_meta = metainfo
     evaluator.process(data_samples)
     metrics = with_degraded_total(evaluator.evaluate(len(data_samples)), evaluator)
-    print_log('[run_ablations] mean pose in box: ' + ', '.join(f'{k}={v:.4f}' for k, v in metrics.items()),
-              logger='current')
+    print_log(
+        '[run_ablations] mean pose in box: ' + ', '.join(f'{k}={v:.4f}' for k, v in metrics.items()), logger='current')
     return metrics
 
 
@@ -427,8 +457,8 @@ def with_degraded_total(metrics: Dict[str, float], evaluator) -> Dict[str, float
 
 def degraded_total(gt_dir: str, pred_dir: str) -> float:
     """PoseTrack Total AP over the GT frames whose ``degradation`` is not ``'none'`` (NaN if there are none)."""
-    from diffpose_mm.evaluation.functional import (list_posetrack_files, load_posetrack_dir,
-                                                   posetrack_joint_ap, summarize_posetrack_ap)
+    from diffpose_mm.evaluation.functional import (list_posetrack_files, load_posetrack_dir, posetrack_joint_ap,
+                                                   summarize_posetrack_ap)
     degraded = set()
     for name in list_posetrack_files(gt_dir):
         for image in load(osp.join(gt_dir, name)).get('images', []):
@@ -451,15 +481,27 @@ def _values(metrics: Dict[str, float]) -> Dict[str, float]:
     return values
 
 
-def make_row(name: str, paper: str, per_seed: Dict[int, Dict[str, float]],
-             reference: Optional[Dict[int, Dict[str, float]]] = None, **extra) -> dict:
+def make_row(name: str,
+             paper: str,
+             per_seed: Dict[int, Dict[str, float]],
+             reference: Optional[Dict[int, Dict[str, float]]] = None,
+             **extra) -> dict:
     """One table row from the metrics of each seed: ``values`` and ``std`` per column (over seeds; std with
     ``ddof=1``, NaN for one seed) and, against the reference row's metrics of the same seeds, ``diff`` and
     ``diff_std`` of the paired per-seed differences in ``DIFF_COLUMNS``."""
     seeds = sorted(per_seed)
     table = {s: _values(per_seed[s]) for s in seeds}
-    row = dict(name=name, paper=paper, seeds=seeds, per_seed=table, metrics=per_seed, values={}, std={}, diff={},
-               diff_std={}, **extra)
+    row = dict(
+        name=name,
+        paper=paper,
+        seeds=seeds,
+        per_seed=table,
+        metrics=per_seed,
+        values={},
+        std={},
+        diff={},
+        diff_std={},
+        **extra)
     for col in COLUMNS:
         v = np.array([table[s][col] for s in seeds], dtype=np.float64)
         row['values'][col] = float(v.mean())
@@ -498,8 +540,9 @@ def format_table(rows: Sequence[dict], caption: str) -> str:
     lines = []
     for row in rows:
         cells = [_cell(row['values'][c], row['std'][c] if c in DIFF_COLUMNS else float('nan')) for c in COLUMNS]
-        cells += [_cell(row['diff'][c], row['diff_std'][c], signed=True) if c in row['diff'] else '-'
-                  for c in DIFF_COLUMNS]
+        cells += [
+            _cell(row['diff'][c], row['diff_std'][c], signed=True) if c in row['diff'] else '-' for c in DIFF_COLUMNS
+        ]
         lines.append([row['name'], row['paper']] + cells)
     return f'{caption}\n\n' + render_table(head, lines, align='ll' + 'r' * (len(head) - 2))
 
@@ -508,8 +551,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     if not osp.isdir(args.data_root):
         from diffpose_mm.testing import make_synthetic_posetrack
-        print_log(f'[run_ablations] {args.data_root} does not exist: generating the synthetic data there',
-                  logger='current')
+        print_log(
+            f'[run_ablations] {args.data_root} does not exist: generating the synthetic data there', logger='current')
         make_synthetic_posetrack(args.data_root)
     os.makedirs(args.out_dir, exist_ok=True)
     default = default_sampling(base_config(args))
@@ -542,12 +585,21 @@ def main(argv: Optional[List[str]] = None) -> int:
             results.setdefault(key, dict(label=label, paper=paper, per_seed={}, settings=settings))
             results[key]['per_seed'][seed] = metrics
         if 'mean_pose' in args.only and seed == args.seeds[0]:  # no training: the same for every seed
-            results['mean_pose'] = dict(label='Mean pose in box', paper='- (no training)',
-                                        per_seed={seed: mean_pose_in_box(cfg, out('mean_pose'))})
+            results['mean_pose'] = dict(
+                label='Mean pose in box',
+                paper='- (no training)',
+                per_seed={seed: mean_pose_in_box(cfg, out('mean_pose'))})
 
     reference = results['delta2']['per_seed']
-    rows = [make_row(r['label'], r['paper'], r['per_seed'], reference if key != 'mean_pose' else None,
-                     run=key, settings=r.get('settings', default)) for key, r in results.items()]
+    rows = [
+        make_row(
+            r['label'],
+            r['paper'],
+            r['per_seed'],
+            reference if key != 'mean_pose' else None,
+            run=key,
+            settings=r.get('settings', default)) for key, r in results.items()
+    ]
     seeds = ', '.join(map(str, args.seeds))
     caption = (f'DiffPose ablations on {args.data_root} ({base_config(args).train_cfg.max_epochs} epochs per '
                f'training; seeds {seeds}: Total and Total (degraded) are mean ± std over seeds, other columns '
@@ -558,8 +610,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     with open(f'{out_file}.md', 'w') as f:
         f.write(table + '\n')
     with open(f'{out_file}.json', 'w') as f:
-        json.dump(_json_safe(dict(caption=caption, config=args.config, args=vars(args), rows=rows)), f,
-                  indent=2)
+        json.dump(_json_safe(dict(caption=caption, config=args.config, args=vars(args), rows=rows)), f, indent=2)
     print_log(f'[run_ablations] wrote {out_file}.md and {out_file}.json', logger='current')
     print(table)
     return 0

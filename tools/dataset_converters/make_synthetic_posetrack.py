@@ -35,8 +35,7 @@ def main(argv=None):
         train_frames=args.train_frames,
         val_frames=args.val_frames,
         img_size=tuple(args.img_size))
-    print(f'wrote {args.out} in {time.time() - start:.1f}s: ' +
-          ', '.join(f'{k}={v}' for k, v in summary.items()))
+    print(f'wrote {args.out} in {time.time() - start:.1f}s: ' + ', '.join(f'{k}={v}' for k, v in summary.items()))
 
 
 if __name__ == '__main__':

@@ -12,8 +12,8 @@ The 17-slot PoseTrack18 keypoint order is used (ears unlabelled); ``is_visible``
 visibility flag (1 if absent), unannotated joints are ``0, 0, 0``. Frame names are kept (8 digits,
 counted from 1), so PoseTrackVideoDataset detects the PoseTrack17 naming on its own. Image ids follow
 PoseTrack18 (``posetrack_format.posetrack_image_id``): ``1`` + 6-digit video number (leading digits of
-the video folder) + 4-digit 0-based frame index. The person box is the keypoints' extent enlarged 1.3x (as poseval's converter) joined
-with the head box, clipped to the image when its size is known.
+the video folder) + 4-digit 0-based frame index. The person box is the keypoints' extent enlarged 1.3x (as poseval's
+converter) joined with the head box, clipped to the image when its size is known.
 
 Example::
 
@@ -26,9 +26,9 @@ import os.path as osp
 import re
 from typing import Dict, List, Optional, Sequence
 
-from diffpose_mm.datasets.posetrack_format import (NUM_KEYPOINTS, NUM_POSETRACK_JOINTS, PERSON_CATEGORY,
-                                                   PT17_TO_PT18, list_json_files, merge_posetrack_videos,
-                                                   posetrack_image_id, read_json, write_json)
+from diffpose_mm.datasets.posetrack_format import (NUM_KEYPOINTS, NUM_POSETRACK_JOINTS, PERSON_CATEGORY, PT17_TO_PT18,
+                                                   list_json_files, merge_posetrack_videos, posetrack_image_id,
+                                                   read_json, write_json)
 
 
 def _scalar(value, src: str, field: str):
@@ -101,8 +101,14 @@ def convert_video(data: dict, src: str, img_root: Optional[str] = None) -> dict:
             image_id = posetrack_image_id(vid, index - 1)
         except ValueError as e:
             raise ValueError(f'{src}: {name!r}: {e}') from e
-        img = dict(file_name=name, id=image_id, frame_id=image_id, vid_id=f'{vid:06d}',
-                   nframes=nframes, ignore_regions_x=[], ignore_regions_y=[])
+        img = dict(
+            file_name=name,
+            id=image_id,
+            frame_id=image_id,
+            vid_id=f'{vid:06d}',
+            nframes=nframes,
+            ignore_regions_x=[],
+            ignore_regions_y=[])
         if img_root is not None and osp.isfile(osp.join(img_root, name)):
             img['width'], img['height'] = _image_size(osp.join(img_root, name))
         for region in entry.get('ignore_regions', []) or []:
@@ -112,8 +118,7 @@ def convert_video(data: dict, src: str, img_root: Optional[str] = None) -> dict:
         has_points = False
         for k, rect in enumerate(entry.get('annorect', []) or []):
             where = f'annolist[{i}].annorect[{k}]'
-            head = [float(_scalar(_require(rect, key, src, where), src, key))
-                    for key in ('x1', 'y1', 'x2', 'y2')]
+            head = [float(_scalar(_require(rect, key, src, where), src, key)) for key in ('x1', 'y1', 'x2', 'y2')]
             keypoints = [0.0] * (3 * NUM_KEYPOINTS)
             xs, ys = [], []
             for point in _points(rect.get('annopoints')):
@@ -129,10 +134,15 @@ def convert_video(data: dict, src: str, img_root: Optional[str] = None) -> dict:
                 xs.append(x)
                 ys.append(y)
             ann = dict(
-                id=image_id * 100 + k, image_id=image_id, category_id=1, iscrowd=False,
+                id=image_id * 100 + k,
+                image_id=image_id,
+                category_id=1,
+                iscrowd=False,
                 track_id=int(_scalar(rect.get('track_id', k), src, 'track_id')),
                 bbox_head=[head[0], head[1], head[2] - head[0], head[3] - head[1]],
-                keypoints=keypoints, num_keypoints=len(xs), scores=[])
+                keypoints=keypoints,
+                num_keypoints=len(xs),
+                scores=[])
             if xs:
                 has_points = True
                 cx, cy = (max(xs) + min(xs)) / 2, (max(ys) + min(ys)) / 2
@@ -152,7 +162,9 @@ def convert_video(data: dict, src: str, img_root: Optional[str] = None) -> dict:
     return dict(images=images, annotations=annotations, categories=[PERSON_CATEGORY])
 
 
-def convert_posetrack17(inputs: Sequence[str], out_dir: str, split: str,
+def convert_posetrack17(inputs: Sequence[str],
+                        out_dir: str,
+                        split: str,
                         img_root: Optional[str] = None) -> Dict[str, int]:
     """Convert PoseTrack17 video jsons (files, or directories of them) and write the outputs.
 
@@ -178,8 +190,7 @@ def convert_posetrack17(inputs: Sequence[str], out_dir: str, split: str,
 
     merged = merge_posetrack_videos(converted_videos())
     write_json(merged, osp.join(out_dir, f'posetrack17_{split}.json'))
-    return dict(videos=len(files), images=len(merged['images']),
-                annotations=len(merged['annotations']))
+    return dict(videos=len(files), images=len(merged['images']), annotations=len(merged['annotations']))
 
 
 def main(argv=None):
@@ -187,9 +198,11 @@ def main(argv=None):
     parser.add_argument('inputs', nargs='+', help='PoseTrack17 video jsons or folders of them')
     parser.add_argument('--out', required=True, help='output annotation folder')
     parser.add_argument('--split', required=True, help='split name, e.g. train or val')
-    parser.add_argument('--img-root', default=None,
-                        help='dataset root holding the images: fills width/height and counts '
-                        'the frames of each video for nframes')
+    parser.add_argument(
+        '--img-root',
+        default=None,
+        help='dataset root holding the images: fills width/height and counts '
+        'the frames of each video for nframes')
     args = parser.parse_args(argv)
     summary = convert_posetrack17(args.inputs, args.out, args.split, args.img_root)
     print(f'wrote {args.out}: ' + ', '.join(f'{k}={v}' for k, v in summary.items()))

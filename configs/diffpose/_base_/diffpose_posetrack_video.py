@@ -9,8 +9,8 @@ num_adjacent = 2  # δ; also set in the datasets, where tools/analysis/run_ablat
 
 model = dict(
     type='VideoTopdownPoseEstimator',
-    data_preprocessor=dict(type='VideoPoseDataPreprocessor', mean=[123.675, 116.28, 103.53],
-                           std=[58.395, 57.12, 57.375], bgr_to_rgb=True),
+    data_preprocessor=dict(
+        type='VideoPoseDataPreprocessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], bgr_to_rgb=True),
     neck=dict(type='STRLNeck', num_frames=2 * num_adjacent + 1),
     head=dict(
         type='DiffPoseHead',
@@ -24,24 +24,46 @@ model = dict(
 
 data_root = 'data/posetrack18/'
 train_pipeline = [
-    dict(type='LoadVideoFrames'), dict(type='GetBBoxCenterScale'), dict(type='RandomFlip'),
-    dict(type='RandomHalfBody'), dict(type='RandomBBoxTransform', rotate_factor=45, scale_factor=(0.65, 1.35)),
+    dict(type='LoadVideoFrames'),
+    dict(type='GetBBoxCenterScale'),
+    dict(type='RandomFlip'),
+    dict(type='RandomHalfBody'),
+    dict(type='RandomBBoxTransform', rotate_factor=45, scale_factor=(0.65, 1.35)),
     dict(type='TopdownAffine', input_size=codec['input_size'], use_udp=True),
-    dict(type='GenerateTarget', encoder=codec), dict(type='PackPoseInputs')]
+    dict(type='GenerateTarget', encoder=codec),
+    dict(type='PackPoseInputs')
+]
 val_pipeline = [
-    dict(type='LoadVideoFrames'), dict(type='GetBBoxCenterScale'),
-    dict(type='TopdownAffine', input_size=codec['input_size'], use_udp=True), dict(type='PackPoseInputs')]
+    dict(type='LoadVideoFrames'),
+    dict(type='GetBBoxCenterScale'),
+    dict(type='TopdownAffine', input_size=codec['input_size'], use_udp=True),
+    dict(type='PackPoseInputs')
+]
 train_dataloader = dict(
-    batch_size=16, num_workers=4, persistent_workers=True, sampler=dict(type='DefaultSampler'),
-    dataset=dict(type='PoseTrackVideoDataset', data_root=data_root, ann_file='annotations/posetrack18_train.json',
-                 num_adjacent=num_adjacent, pipeline=train_pipeline))
+    batch_size=16,
+    num_workers=4,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler'),
+    dataset=dict(
+        type='PoseTrackVideoDataset',
+        data_root=data_root,
+        ann_file='annotations/posetrack18_train.json',
+        num_adjacent=num_adjacent,
+        pipeline=train_pipeline))
 val_dataloader = dict(
-    batch_size=16, num_workers=4, persistent_workers=True,
+    batch_size=16,
+    num_workers=4,
+    persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False, round_up=False),
-    dataset=dict(type='PoseTrackVideoDataset', data_root=data_root, ann_file='annotations/posetrack18_val.json',
-                 bbox_file=data_root + 'annotations/posetrack18_val_human_detections.json',
-                 filter_cfg=dict(bbox_score_thr=0.4), num_adjacent=num_adjacent, test_mode=True,
-                 pipeline=val_pipeline))
+    dataset=dict(
+        type='PoseTrackVideoDataset',
+        data_root=data_root,
+        ann_file='annotations/posetrack18_val.json',
+        bbox_file=data_root + 'annotations/posetrack18_val_human_detections.json',
+        filter_cfg=dict(bbox_score_thr=0.4),
+        num_adjacent=num_adjacent,
+        test_mode=True,
+        pipeline=val_pipeline))
 test_dataloader = val_dataloader
 # PoseTrack per-joint AP (poseval protocol, GT folder annotations/val/) and COCO AP
 val_evaluator = dict(type='PoseTrackMetric', ann_file=data_root + 'annotations/posetrack18_val.json')

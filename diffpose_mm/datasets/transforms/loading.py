@@ -46,8 +46,7 @@ class LoadVideoFrames(BaseTransform):
         self.backend_args = backend_args
         # every frame is read and decoded by mmcv's single-image loader
         self._load_frame = LoadImageFromFile(
-            to_float32=to_float32, color_type=color_type, imdecode_backend=imdecode_backend,
-            backend_args=backend_args)
+            to_float32=to_float32, color_type=color_type, imdecode_backend=imdecode_backend, backend_args=backend_args)
 
     def _load(self, path: str) -> np.ndarray:
         try:

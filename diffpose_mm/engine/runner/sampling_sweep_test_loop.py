@@ -8,11 +8,10 @@ from mmengine.fileio import dump
 from mmengine.model import is_model_wrapper
 from mmengine.runner import TestLoop
 from mmengine.runner.loops import _parse_losses
-
 from mmpose.registry import LOOPS
 
-from ...utils.table import render_table
 from ...models.diffusion.sampling_cfg import SAMPLING_KEYS, parse_sampling_cfg
+from ...utils.table import render_table
 
 SweepEntry = Union[Sequence[int], Mapping[str, Union[int, float, None]]]
 
@@ -99,7 +98,8 @@ class SamplingSweepTestLoop(TestLoop):
         table = render_table(header, rows, markdown=False)
         self.runner.logger.info('SamplingSweepTestLoop sweep results:\n' + table)
         if is_main_process():
-            dump([dict(settings=s, metrics={k: float(m[k]) for k in keys if k in m}) for s, m in self.results],
+            dump([dict(settings=s, metrics={k: float(m[k])
+                                            for k in keys if k in m}) for s, m in self.results],
                  osp.join(self.runner.log_dir, 'diffusion_sampling_sweep.json'))
 
 

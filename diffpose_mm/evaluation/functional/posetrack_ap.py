@@ -58,7 +58,8 @@ def remove_ignored_points(keypoints: np.ndarray, keypoints_visible: np.ndarray,
     return visible
 
 
-def match_frame(gt: Dict[str, np.ndarray], pred: Dict[str, np.ndarray],
+def match_frame(gt: Dict[str, np.ndarray],
+                pred: Dict[str, np.ndarray],
                 dist_thr: float = 0.5) -> Tuple[np.ndarray, np.ndarray]:
     """Assign the predicted people of one frame to GT people and label their joints.
 
@@ -138,8 +139,7 @@ def voc_ap(scores: np.ndarray, labels: np.ndarray, num_gt: int) -> float:
     return float(np.sum((mrec[idx] - mrec[idx - 1]) * mpre[idx]) * 100)
 
 
-def posetrack_joint_ap(gt_frames: Sequence[dict], pred_frames: Sequence[dict],
-                       dist_thr: float = 0.5) -> np.ndarray:
+def posetrack_joint_ap(gt_frames: Sequence[dict], pred_frames: Sequence[dict], dist_thr: float = 0.5) -> np.ndarray:
     """Per-joint AP over aligned GT and prediction frames.
 
     Joints are in :data:`POSETRACK_JOINTS` order (J = 15).
@@ -191,9 +191,9 @@ def posetrack_joint_ap(gt_frames: Sequence[dict], pred_frames: Sequence[dict],
             labels[j].append(frame_labels[pr_vis[:, j], j])
 
     return np.array([
-        voc_ap(np.concatenate(scores[j]) if scores[j] else [],
-               np.concatenate(labels[j]) if labels[j] else [], int(num_gt[j]))
-        for j in range(NUM_POSETRACK_JOINTS)
+        voc_ap(
+            np.concatenate(scores[j]) if scores[j] else [],
+            np.concatenate(labels[j]) if labels[j] else [], int(num_gt[j])) for j in range(NUM_POSETRACK_JOINTS)
     ])
 
 
@@ -212,8 +212,7 @@ def summarize_posetrack_ap(joint_ap: np.ndarray) -> 'OrderedDict[str, float]':
         raise ValueError(f'expected {NUM_POSETRACK_JOINTS} joint APs, got {len(joint_ap)}')
     ap = dict(zip(POSETRACK_JOINTS, joint_ap))
     summary = OrderedDict(
-        (group, float(np.mean([ap[name] for name in joints])))
-        for group, joints in POSETRACK_GROUPS.items())
+        (group, float(np.mean([ap[name] for name in joints]))) for group, joints in POSETRACK_GROUPS.items())
     with warnings.catch_warnings():  # all-NaN gives NaN, without a RuntimeWarning
         warnings.simplefilter('ignore', RuntimeWarning)
         summary['Total'] = float(np.nanmean(joint_ap))

@@ -17,8 +17,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ...datasets.posetrack_format import (NUM_POSETRACK_JOINTS, PERSON_CATEGORY, POSETRACK18_KEYPOINTS,
-                                          POSETRACK_JOINTS, frame_key, list_json_files, read_json,
-                                          write_json)
+                                          POSETRACK_JOINTS, frame_key, list_json_files, read_json, write_json)
 from .posetrack_ap import posetrack_joint_ap, summarize_posetrack_ap
 
 # poseval's score for a predicted joint without a score
@@ -46,8 +45,7 @@ def posetrack_frame_index(gt_dir: str) -> Dict[str, object]:
 
 def _empty_people(is_gt: bool) -> dict:
     people = dict(
-        keypoints=np.zeros((0, NUM_POSETRACK_JOINTS, 2)),
-        keypoints_visible=np.zeros((0, NUM_POSETRACK_JOINTS), bool))
+        keypoints=np.zeros((0, NUM_POSETRACK_JOINTS, 2)), keypoints_visible=np.zeros((0, NUM_POSETRACK_JOINTS), bool))
     if is_gt:
         people['head_bboxes'] = np.zeros((0, 4))
     else:
@@ -118,8 +116,7 @@ def _frames_pt18(data: dict, path: str, is_gt: bool) -> List[dict]:
     for image in data['images']:
         people = [
             _person_pt18(ann, table, is_gt, f'{path} (annotation id={ann.get("id")}, '
-                         f'image_id={image.get("id")})')
-            for ann in anns_by_image.get(image.get('id'), [])
+                         f'image_id={image.get("id")})') for ann in anns_by_image.get(image.get('id'), [])
         ]
         frame = _stack_people(people, is_gt)
         frame.update(image_id=image.get('id'), file_name=image.get('file_name', ''))
@@ -155,8 +152,7 @@ def _frames_pt17(data: dict, path: str, is_gt: bool) -> List[dict]:
                 person['keypoints'][jid] = xy
                 person['keypoints_visible'][jid] = True
                 if not is_gt:
-                    person['keypoint_scores'][jid] = (
-                        float(point['score'][0]) if 'score' in point else MISSING_SCORE)
+                    person['keypoint_scores'][jid] = (float(point['score'][0]) if 'score' in point else MISSING_SCORE)
             if is_gt:
                 if all(k in rect for k in ('x1', 'y1', 'x2', 'y2')):
                     person['head_bboxes'][:] = [rect[k][0] for k in ('x1', 'y1', 'x2', 'y2')]
@@ -214,13 +210,14 @@ def load_posetrack_dir(gt_dir: str, pred_dir: str) -> Tuple[List[dict], List[dic
     return gt_frames, pred_frames
 
 
-def evaluate_posetrack_dir(gt_dir: str, pred_dir: str,
-                           dist_thr: float = 0.5) -> 'OrderedDict[str, float]':
+def evaluate_posetrack_dir(gt_dir: str, pred_dir: str, dist_thr: float = 0.5) -> 'OrderedDict[str, float]':
     """PoseTrack AP table (``Head ... Ankle, Total``, in %) of the prediction files in ``pred_dir``."""
     return summarize_posetrack_ap(posetrack_joint_ap(*load_posetrack_dir(gt_dir, pred_dir), dist_thr))
 
 
-def write_posetrack_predictions(gt_dir: str, out_dir: str, preds: Dict[object, List[dict]],
+def write_posetrack_predictions(gt_dir: str,
+                                out_dir: str,
+                                preds: Dict[object, List[dict]],
                                 keypoint_names: Sequence[str] = POSETRACK18_KEYPOINTS) -> List[str]:
     """Write one PoseTrack18-layout prediction file per GT file, covering every GT frame.
 
@@ -250,12 +247,16 @@ def write_posetrack_predictions(gt_dir: str, out_dir: str, preds: Dict[object, L
                 kpts = np.concatenate([
                     np.asarray(person['keypoints'], np.float64).reshape(-1, 2),
                     np.asarray(person['keypoint_scores'], np.float64).reshape(-1, 1)
-                ], axis=1)
+                ],
+                                      axis=1)
                 annotations.append(
-                    dict(image_id=image['id'], category_id=1, track_id=track_id,
-                         keypoints=kpts.reshape(-1).tolist(),
-                         scores=np.asarray(person['scores'], np.float64).reshape(-1).tolist(),
-                         score=float(person['score'])))
+                    dict(
+                        image_id=image['id'],
+                        category_id=1,
+                        track_id=track_id,
+                        keypoints=kpts.reshape(-1).tolist(),
+                        scores=np.asarray(person['scores'], np.float64).reshape(-1).tolist(),
+                        score=float(person['score'])))
         path = osp.join(out_dir, name)
         write_json(dict(images=images, annotations=annotations, categories=[category]), path)
         written.append(path)

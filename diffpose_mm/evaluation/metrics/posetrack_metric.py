@@ -8,8 +8,8 @@ from mmpose.evaluation.metrics import CocoMetric
 from mmpose.registry import METRICS
 
 from ...datasets.posetrack_format import POSETRACK18_KEYPOINTS, frame_key
-from ..functional import (evaluate_posetrack_dir, format_posetrack_table, list_posetrack_files,
-                          posetrack_frame_index, write_posetrack_predictions)
+from ..functional import (evaluate_posetrack_dir, format_posetrack_table, list_posetrack_files, posetrack_frame_index,
+                          write_posetrack_predictions)
 
 
 @METRICS.register_module()
@@ -167,8 +167,11 @@ class PoseTrackMetric(CocoMetric):
                 if self.joint_score_mode == 'keypoint_bbox':
                     scores = scores * float(inst['bbox_score'])
                 preds[img_id].append(
-                    dict(keypoints=inst['keypoints'][:, :2], keypoint_scores=inst['keypoint_scores'],
-                         scores=scores, score=inst['score']))
+                    dict(
+                        keypoints=inst['keypoints'][:, :2],
+                        keypoint_scores=inst['keypoint_scores'],
+                        scores=scores,
+                        score=inst['score']))
         names = self.dataset_meta.get('keypoint_id2name') if self.dataset_meta else None
         names = [names[i] for i in range(len(names))] if names else POSETRACK18_KEYPOINTS
         pred_dir = f'{outfile_prefix}.posetrack'
@@ -185,7 +188,6 @@ class PoseTrackMetric(CocoMetric):
         logger = MMLogger.get_current_instance()
         coco_stats = super()._do_python_keypoint_eval(outfile_prefix)
         summary = evaluate_posetrack_dir(self.gt_dir, f'{outfile_prefix}.posetrack')
-        logger.info(f'PoseTrack AP ({self.joint_score_mode} joint scores, GT {self.gt_dir}):\n'
-                    + format_posetrack_table(summary))
-        return ([(f'coco/{k}', float(v)) for k, v in coco_stats] +
-                [(f'posetrack/{k}', v) for k, v in summary.items()])
+        logger.info(f'PoseTrack AP ({self.joint_score_mode} joint scores, GT {self.gt_dir}):\n' +
+                    format_posetrack_table(summary))
+        return ([(f'coco/{k}', float(v)) for k, v in coco_stats] + [(f'posetrack/{k}', v) for k, v in summary.items()])

@@ -77,8 +77,8 @@ class VideoPoseDataPreprocessor(PoseDataPreprocessor, _FramewiseImgDataPreproces
         # PoseDataPreprocessor iterates over the data samples to set their metainfo: without samples it gets an
         # empty list (batch_augments, if any, then see [] instead of None) and the result None again
         no_samples = data.get('data_samples', None) is None
-        data = super().forward(dict(data, inputs=inputs, data_samples=[] if no_samples else data['data_samples']),
-                               training)
+        data = super().forward(
+            dict(data, inputs=inputs, data_samples=[] if no_samples else data['data_samples']), training)
         if no_samples:
             data['data_samples'] = None
         return data

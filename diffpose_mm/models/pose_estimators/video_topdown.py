@@ -1,10 +1,9 @@
 """Top-down pose estimator for clips of frames cropped around one person."""
 from typing import Tuple
 
-from torch import Tensor
-
 from mmpose.models.pose_estimators import TopdownPoseEstimator
 from mmpose.registry import MODELS
+from torch import Tensor
 
 
 @MODELS.register_module()

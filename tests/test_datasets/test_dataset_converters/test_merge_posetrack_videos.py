@@ -28,10 +28,10 @@ def test_merge_posetrack21_style_videos(tool, video_builder, tmp_path):
     assert merged['annotations'] == videos[1]['annotations'] + videos[2]['annotations']
     assert merged['annotations'][0]['person_id'] == 101
     # the dataset gives the same samples from the merged file and from the directory
-    a = PoseTrackVideoDataset(ann_file=str(out), data_root=str(video_builder.root),
-                              num_adjacent=1, pipeline=[], test_mode=True)
-    b = PoseTrackVideoDataset(ann_file=str(ann_dir), data_root=str(video_builder.root),
-                              num_adjacent=1, pipeline=[], test_mode=True)
+    a = PoseTrackVideoDataset(
+        ann_file=str(out), data_root=str(video_builder.root), num_adjacent=1, pipeline=[], test_mode=True)
+    b = PoseTrackVideoDataset(
+        ann_file=str(ann_dir), data_root=str(video_builder.root), num_adjacent=1, pipeline=[], test_mode=True)
     assert len(a) == len(b) == 4
     for i in range(4):
         assert a.get_data_info(i)['frame_paths'] == b.get_data_info(i)['frame_paths']
@@ -43,7 +43,6 @@ def test_merge_rejects_bad_input(tool, video_builder, tmp_path):
     data['annotations'][0]['keypoints'] = data['annotations'][0]['keypoints'][:-3]
     video_builder.write_json(data, 'val/000001_v.json')
     with pytest.raises(ValueError, match=r'000001_v\.json.*"keypoints" has 48 values'):
-        tool.merge_posetrack_videos(str(video_builder.root / 'annotations' / 'val'),
-                                    str(tmp_path / 'out.json'))
+        tool.merge_posetrack_videos(str(video_builder.root / 'annotations' / 'val'), str(tmp_path / 'out.json'))
     with pytest.raises(NotADirectoryError):
         tool.merge_posetrack_videos(str(tmp_path / 'missing'), str(tmp_path / 'out.json'))

@@ -15,12 +15,15 @@ def tool(load_tool):
 
 
 # the expected joint map, written out independently of diffpose_mm.datasets.posetrack_format on purpose
-PT17_JOINTS = ['right_ankle', 'right_knee', 'right_hip', 'left_hip', 'left_knee', 'left_ankle',
-               'right_wrist', 'right_elbow', 'right_shoulder', 'left_shoulder', 'left_elbow',
-               'left_wrist', 'head_bottom', 'nose', 'head_top']
-PT18_SLOTS = ['nose', 'head_bottom', 'head_top', 'left_ear', 'right_ear', 'left_shoulder',
-              'right_shoulder', 'left_elbow', 'right_elbow', 'left_wrist', 'right_wrist',
-              'left_hip', 'right_hip', 'left_knee', 'right_knee', 'left_ankle', 'right_ankle']
+PT17_JOINTS = [
+    'right_ankle', 'right_knee', 'right_hip', 'left_hip', 'left_knee', 'left_ankle', 'right_wrist', 'right_elbow',
+    'right_shoulder', 'left_shoulder', 'left_elbow', 'left_wrist', 'head_bottom', 'nose', 'head_top'
+]
+PT18_SLOTS = [
+    'nose', 'head_bottom', 'head_top', 'left_ear', 'right_ear', 'left_shoulder', 'right_shoulder', 'left_elbow',
+    'right_elbow', 'left_wrist', 'right_wrist', 'left_hip', 'right_hip', 'left_knee', 'right_knee', 'left_ankle',
+    'right_ankle'
+]
 VIDEO = 'images/bonn_5sec/000007_mpii'
 
 
@@ -39,20 +42,23 @@ def make_pt17(root: Path):
     xy = rng.uniform([20, 10], [60, 40], size=(15, 2)).round(1)
     visible = [1] * 15
     visible[4] = 0  # annotated but occluded
-    person = dict(x1=[30], y1=[5], x2=[40], y2=[12], track_id=[3], score=[1.0],
-                  annopoints=[dict(point=[pt17_point(j, *xy[j], visible[j], wrap=j % 2 == 0)
-                                          for j in range(15)])])
+    person = dict(
+        x1=[30],
+        y1=[5],
+        x2=[40],
+        y2=[12],
+        track_id=[3],
+        score=[1.0],
+        annopoints=[dict(point=[pt17_point(j, *xy[j], visible[j], wrap=j % 2 == 0) for j in range(15)])])
     empty_person = dict(x1=[1], y1=[1], x2=[5], y2=[5], track_id=[4], annopoints=[])
     annolist = []
     for i in range(1, 6):
-        entry = dict(image=[dict(name=f'{VIDEO}/{i:08d}.jpg')], imgnum=[i],
-                     is_labeled=[int(i in (2, 4))], annorect=[])
+        entry = dict(image=[dict(name=f'{VIDEO}/{i:08d}.jpg')], imgnum=[i], is_labeled=[int(i in (2, 4))], annorect=[])
         if i == 2:
             entry['annorect'] = [person, empty_person]
         if i == 4:
             entry['annorect'] = [dict(person, track_id=[3])]
-            entry['ignore_regions'] = [dict(point=[dict(x=[0], y=[0]), dict(x=[10], y=[0]),
-                                                   dict(x=[10], y=[10])])]
+            entry['ignore_regions'] = [dict(point=[dict(x=[0], y=[0]), dict(x=[10], y=[0]), dict(x=[10], y=[10])])]
         annolist.append(entry)
     ann_dir = root / 'official' / 'val'
     ann_dir.mkdir(parents=True)
@@ -79,8 +85,7 @@ def test_conversion(tool, tmp_path):
     assert images[1]['ignore_regions_x'] == []
 
     anns = merged['annotations']
-    assert [(a['image_id'], a['track_id']) for a in anns] == [
-        (10000070001, 3), (10000070001, 4), (10000070003, 3)]
+    assert [(a['image_id'], a['track_id']) for a in anns] == [(10000070001, 3), (10000070001, 4), (10000070003, 3)]
     person, empty = anns[0], anns[1]
     kpts = np.array(person['keypoints']).reshape(17, 3)
     for j, name in enumerate(PT17_JOINTS):
@@ -101,15 +106,16 @@ def test_converted_posetrack17_loads_with_1_based_clamping(tool, tmp_path):
     ann_dir, _, _ = make_pt17(tmp_path)
     out = tmp_path / 'annotations'
     tool.convert_posetrack17([str(ann_dir)], str(out), 'val', img_root=str(tmp_path))
-    ds = PoseTrackVideoDataset(ann_file=str(out / 'posetrack17_val.json'),
-                               data_root=str(tmp_path), num_adjacent=2, pipeline=[],
-                               test_mode=True)
+    ds = PoseTrackVideoDataset(
+        ann_file=str(out / 'posetrack17_val.json'),
+        data_root=str(tmp_path),
+        num_adjacent=2,
+        pipeline=[],
+        test_mode=True)
     assert len(ds) == 2  # the person without points is skipped
-    got = [[int(osp.basename(p)[:8]) for p in ds.get_data_info(i)['frame_paths']]
-           for i in range(2)]
+    got = [[int(osp.basename(p)[:8]) for p in ds.get_data_info(i)['frame_paths']] for i in range(2)]
     assert got == [[1, 1, 2, 3, 4], [2, 3, 4, 5, 5]]
-    assert all(osp.basename(p) == f'{k:08d}.jpg'
-               for p, k in zip(ds.get_data_info(0)['frame_paths'], got[0]))
+    assert all(osp.basename(p) == f'{k:08d}.jpg' for p, k in zip(ds.get_data_info(0)['frame_paths'], got[0]))
 
 
 def test_nframes_without_image_root(tool, tmp_path):
@@ -127,9 +133,9 @@ def test_nframes_without_image_root(tool, tmp_path):
 def test_bad_input(tool, tmp_path):
     with pytest.raises(ValueError, match=r'v\.json.*"annolist"'):
         tool.convert_video(dict(images=[]), 'v.json')
-    frame = dict(image=[dict(name=f'{VIDEO}/00000001.jpg')],
-                 annorect=[dict(x1=[0], y1=[0], x2=[1], y2=[1],
-                                annopoints=[dict(point=[pt17_point(15, 1, 1, 1)])])])
+    frame = dict(
+        image=[dict(name=f'{VIDEO}/00000001.jpg')],
+        annorect=[dict(x1=[0], y1=[0], x2=[1], y2=[1], annopoints=[dict(point=[pt17_point(15, 1, 1, 1)])])])
     with pytest.raises(ValueError, match=r'v\.json.*joint id 15'):
         tool.convert_video(dict(annolist=[frame]), 'v.json')
     no_head = dict(frame, annorect=[dict(annopoints=[])])

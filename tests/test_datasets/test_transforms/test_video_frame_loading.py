@@ -18,8 +18,8 @@ INPUT_SIZE = (48, 64)  # (w, h)
 HEATMAP_SIZE = (12, 16)
 CODEC = dict(type='MSRAHeatmap', input_size=INPUT_SIZE, heatmap_size=HEATMAP_SIZE, sigma=2)
 META = parse_pose_metainfo(PoseTrackVideoDataset.METAINFO)
-META_KEYS = ('id', 'img_id', 'img_path', 'ori_shape', 'img_shape', 'input_size', 'input_center',
-             'input_scale', 'flip', 'flip_direction', 'flip_indices', 'bbox_rotation')
+META_KEYS = ('id', 'img_id', 'img_path', 'ori_shape', 'img_shape', 'input_size', 'input_center', 'input_scale', 'flip',
+             'flip_direction', 'flip_indices', 'bbox_rotation')
 
 
 def stock_pipeline(flip_prob=0.5, rotate_prob=0.6, with_pack=True):
@@ -29,8 +29,7 @@ def stock_pipeline(flip_prob=0.5, rotate_prob=0.6, with_pack=True):
         dict(type='GetBBoxCenterScale', padding=1.25),
         dict(type='RandomFlip', direction='horizontal', prob=flip_prob),
         dict(type='RandomHalfBody'),
-        dict(type='RandomBBoxTransform', rotate_factor=45, scale_factor=(0.65, 1.35),
-             rotate_prob=rotate_prob),
+        dict(type='RandomBBoxTransform', rotate_factor=45, scale_factor=(0.65, 1.35), rotate_prob=rotate_prob),
         dict(type='TopdownAffine', input_size=INPUT_SIZE),
         dict(type='GenerateTarget', encoder=CODEC),
     ]
@@ -54,18 +53,26 @@ def sample(paths, keypoints=None, bbox=(20., 10., 60., 90.)):
     visible = np.ones((1, 17), np.float32)
     visible[0, 3:5] = 0  # PoseTrack ears
     return dict(
-        frame_paths=paths, img_path=paths[len(paths) // 2], id=0, img_id=0,
-        bbox=np.array([bbox], np.float32), bbox_score=np.ones(1, np.float32),
-        keypoints=np.asarray(keypoints, np.float32).reshape(1, 17, 2), keypoints_visible=visible,
-        flip_indices=META['flip_indices'], upper_body_ids=META['upper_body_ids'],
+        frame_paths=paths,
+        img_path=paths[len(paths) // 2],
+        id=0,
+        img_id=0,
+        bbox=np.array([bbox], np.float32),
+        bbox_score=np.ones(1, np.float32),
+        keypoints=np.asarray(keypoints, np.float32).reshape(1, 17, 2),
+        keypoints_visible=visible,
+        flip_indices=META['flip_indices'],
+        upper_body_ids=META['upper_body_ids'],
         lower_body_ids=META['lower_body_ids'])
 
 
 # ----------------------------------------------------------------------------- LoadVideoFrames
 def test_loads_frames_in_order(synthetic_root):
     ds = PoseTrackVideoDataset(
-        ann_file='annotations/posetrack18_train.json', data_root=str(synthetic_root),
-        num_adjacent=2, pipeline=[dict(type='LoadVideoFrames')])
+        ann_file='annotations/posetrack18_train.json',
+        data_root=str(synthetic_root),
+        num_adjacent=2,
+        pipeline=[dict(type='LoadVideoFrames')])
     results = ds[3]
     assert isinstance(results['img'], list) and len(results['img']) == 5
     for img, path in zip(results['img'], results['frame_paths']):
@@ -107,8 +114,12 @@ def test_real_posetrack_frames_with_nearest_missing_frames(posetrack18_fixture):
     missing_frame='nearest' every supporting frame is the key frame, loaded as MMPose's LoadImage loads it."""
     root = posetrack18_fixture
     ds = PoseTrackVideoDataset(
-        ann_file=str(root / 'annotations' / 'test_posetrack18_val.json'), data_root=str(root),
-        data_prefix=dict(img=''), test_mode=True, num_adjacent=2, missing_frame='nearest',
+        ann_file=str(root / 'annotations' / 'test_posetrack18_val.json'),
+        data_root=str(root),
+        data_prefix=dict(img=''),
+        test_mode=True,
+        num_adjacent=2,
+        missing_frame='nearest',
         pipeline=[dict(type='LoadVideoFrames')])
     single = TRANSFORMS.build(dict(type='LoadImage'))
     for i in (0, len(ds) - 1):
@@ -134,9 +145,9 @@ def test_loading_options(tmp_path):
         np.testing.assert_array_equal(img, frame)  # BGR, as with cv2
     out = LoadVideoFrames(backend_args=dict(backend='local'))(dict(frame_paths=paths))
     np.testing.assert_array_equal(out['img'][1], frames[1])
-    assert repr(LoadVideoFrames(to_float32=True, backend_args=dict(backend='local'))) == (
-        "LoadVideoFrames(to_float32=True, color_type='color', imdecode_backend='cv2', "
-        "backend_args={'backend': 'local'})")
+    assert repr(LoadVideoFrames(to_float32=True, backend_args=dict(
+        backend='local'))) == ("LoadVideoFrames(to_float32=True, color_type='color', imdecode_backend='cv2', "
+                               "backend_args={'backend': 'local'})")
 
 
 def test_read_errors_other_than_missing_files_pass_through(tmp_path):
@@ -168,8 +179,7 @@ def test_every_frame_gets_the_same_flip_and_warp(tmp_path, seed):
     packed = stock_pipeline(flip_prob=1.0, rotate_prob=1.0)(sample(paths))
     meta = packed['data_samples'].metainfo
     assert meta['flip'] and meta['bbox_rotation'][0] != 0
-    warp = get_warp_matrix(meta['input_center'], meta['input_scale'], meta['bbox_rotation'][0],
-                           output_size=INPUT_SIZE)
+    warp = get_warp_matrix(meta['input_center'], meta['input_scale'], meta['bbox_rotation'][0], output_size=INPUT_SIZE)
     inputs = packed['inputs'].numpy()
     assert inputs.shape == (5, 3, INPUT_SIZE[1], INPUT_SIZE[0])
     for k, frame in enumerate(frames):
@@ -200,8 +210,7 @@ def test_translated_frames_stay_translated(tmp_path):
     for k in range(5):
         img = np.zeros((100, 80, 3), np.uint8)
         cx, cy = np.array([30.0, 40.0]) + k * d
-        cv2.circle(img, (int(cx * 16), int(cy * 16)), 6 * 16, (255, 255, 255), -1, cv2.LINE_AA,
-                   shift=4)
+        cv2.circle(img, (int(cx * 16), int(cy * 16)), 6 * 16, (255, 255, 255), -1, cv2.LINE_AA, shift=4)
         frames.append(cv2.GaussianBlur(img, (0, 0), 3))
     paths = write_frames(tmp_path, frames)
     np.random.seed(3)
@@ -228,14 +237,14 @@ def test_heatmap_peaks_at_key_frame_keypoints(tmp_path):
     bbox = (20., 10., 60., 90.)  # center (40, 50), padded (50, 100) -> aspect 3:4 -> (75, 100)
     center, scale = np.array([40., 50.]), np.array([75., 100.])
     rng = np.random.default_rng(0)
-    targets = np.stack([rng.integers(1, HEATMAP_SIZE[0] - 1, 17),
-                        rng.integers(1, HEATMAP_SIZE[1] - 1, 17)], axis=1)
+    targets = np.stack([rng.integers(1, HEATMAP_SIZE[0] - 1, 17), rng.integers(1, HEATMAP_SIZE[1] - 1, 17)], axis=1)
     keypoints = np.stack([_image_coords(t, center, scale) for t in targets])
-    pipeline = Compose([TRANSFORMS.build(c) for c in (
-        dict(type='LoadVideoFrames'), dict(type='GetBBoxCenterScale', padding=1.25),
-        dict(type='TopdownAffine', input_size=INPUT_SIZE), dict(type='GenerateTarget',
-                                                                 encoder=CODEC),
-        dict(type='PackPoseInputs', meta_keys=META_KEYS))])
+    pipeline = Compose([
+        TRANSFORMS.build(c)
+        for c in (dict(type='LoadVideoFrames'), dict(type='GetBBoxCenterScale', padding=1.25),
+                  dict(type='TopdownAffine', input_size=INPUT_SIZE), dict(type='GenerateTarget', encoder=CODEC),
+                  dict(type='PackPoseInputs', meta_keys=META_KEYS))
+    ])
     packed = pipeline(sample(paths, keypoints, bbox))
     np.testing.assert_allclose(packed['data_samples'].metainfo['input_scale'], scale)
     heatmaps = packed['data_samples'].gt_fields.heatmaps.numpy()
@@ -259,8 +268,8 @@ def test_flip_swaps_and_mirrors_targets(tmp_path):
         pipeline = stock_pipeline(flip_prob=float(flip), rotate_prob=0.0, with_pack=False)
         # no half-body / shift / scale randomness: isolate the flip
         pipeline.transforms[3] = TRANSFORMS.build(dict(type='RandomHalfBody', prob=0.0))
-        pipeline.transforms[4] = TRANSFORMS.build(dict(
-            type='RandomBBoxTransform', shift_prob=0.0, scale_prob=0.0, rotate_prob=0.0))
+        pipeline.transforms[4] = TRANSFORMS.build(
+            dict(type='RandomBBoxTransform', shift_prob=0.0, scale_prob=0.0, rotate_prob=0.0))
         out[flip] = pipeline(copy.deepcopy(results))['heatmaps']
     flip_indices = META['flip_indices']
     for j in range(17):
@@ -273,12 +282,13 @@ def test_flip_swaps_and_mirrors_targets(tmp_path):
 
 def test_dataset_end_to_end(synthetic_root):
     ds = PoseTrackVideoDataset(
-        ann_file='annotations/posetrack18_val.json', data_root=str(synthetic_root),
-        num_adjacent=2, pipeline=stock_pipeline().transforms)
+        ann_file='annotations/posetrack18_val.json',
+        data_root=str(synthetic_root),
+        num_adjacent=2,
+        pipeline=stock_pipeline().transforms)
     packed = ds[0]
     assert packed['inputs'].shape == (5, 3, INPUT_SIZE[1], INPUT_SIZE[0])
-    assert packed['data_samples'].gt_fields.heatmaps.shape == (17, HEATMAP_SIZE[1],
-                                                               HEATMAP_SIZE[0])
+    assert packed['data_samples'].gt_fields.heatmaps.shape == (17, HEATMAP_SIZE[1], HEATMAP_SIZE[0])
     meta = packed['data_samples'].metainfo
     assert isinstance(meta['img_path'], str) and osp.isfile(meta['img_path'])
     assert meta['ori_shape'] == (240, 320)

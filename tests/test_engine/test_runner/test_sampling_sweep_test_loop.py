@@ -12,12 +12,12 @@ from mmengine.hooks import Hook
 from mmengine.model import BaseModel
 from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
+from mmpose.registry import HOOKS, METRICS, MODELS
 from torch import nn
 from torch.utils.data import Dataset
 
 import diffpose_mm  # noqa: F401  (registers the modules)
 from diffpose_mm.engine.runner import SamplingSweepTestLoop
-from mmpose.registry import HOOKS, METRICS, MODELS
 
 
 @pytest.fixture(autouse=True)
@@ -44,13 +44,15 @@ class _ToySamplingModel(BaseModel):
     def __init__(self, test_cfg=None):
         super().__init__()
         self.linear = nn.Linear(1, 1)
-        self.test_cfg = test_cfg if test_cfg is not None else dict(flip_test=True, num_noise_groups=1,
-                                                                   sampling_steps=1, seed=1)
+        self.test_cfg = test_cfg if test_cfg is not None else dict(
+            flip_test=True, num_noise_groups=1, sampling_steps=1, seed=1)
 
     def forward(self, inputs, data_samples=None, mode='tensor'):
         cfg = self.test_cfg
-        return [dict(n=cfg['num_noise_groups'], steps=cfg['sampling_steps'], eta=cfg.get('eta', -1.),
-                     seed=cfg.get('seed')) for _ in data_samples]
+        return [
+            dict(n=cfg['num_noise_groups'], steps=cfg['sampling_steps'], eta=cfg.get('eta', -1.), seed=cfg.get('seed'))
+            for _ in data_samples
+        ]
 
 
 @MODELS.register_module(force=True)
@@ -69,8 +71,10 @@ class _ToySamplingMetric(BaseMetric):
         self.results.extend(data_samples)
 
     def compute_metrics(self, results):
-        return dict(score=float(sum(r['n'] * 10 + r['steps'] for r in results)) / len(results),
-                    eta=float(results[0]['eta']), seed=results[0]['seed'])
+        return dict(
+            score=float(sum(r['n'] * 10 + r['steps'] for r in results)) / len(results),
+            eta=float(results[0]['eta']),
+            seed=results[0]['seed'])
 
 
 @HOOKS.register_module(force=True)
@@ -97,8 +101,12 @@ def make_runner(tmp_path, test_cfg, model=None):
     return Runner(
         model=model or dict(type='_ToySamplingModel'),
         work_dir=str(tmp_path),
-        test_dataloader=dict(dataset=ToySet(), sampler=dict(type='DefaultSampler', shuffle=False), batch_size=2,
-                             collate_fn=dict(type='default_collate'), num_workers=0),
+        test_dataloader=dict(
+            dataset=ToySet(),
+            sampler=dict(type='DefaultSampler', shuffle=False),
+            batch_size=2,
+            collate_fn=dict(type='default_collate'),
+            num_workers=0),
         test_evaluator=dict(type='_ToySamplingMetric'),
         test_cfg=test_cfg,
         custom_hooks=[dict(type='_CountingHook')],
@@ -120,15 +128,13 @@ def test_sweep_runs_one_test_epoch_per_setting(tmp_path):
 
     # before_test/after_test once; each setting is one test epoch, applied before its hooks run
     counter = next(h for h in runner.hooks if isinstance(h, _CountingHook))
-    assert counter.calls == ['before_test',
-                             ('before_test_epoch', 10), ('after_test_epoch', 104.),
-                             ('before_test_epoch', 5), ('after_test_epoch', 54.),
-                             ('before_test_epoch', 1), ('after_test_epoch', 14.),
-                             ('before_test_epoch', 10), ('after_test_epoch', 101.),
-                             'after_test']
+    assert counter.calls == [
+        'before_test', ('before_test_epoch', 10), ('after_test_epoch', 104.), ('before_test_epoch', 5),
+        ('after_test_epoch', 54.), ('before_test_epoch', 1), ('after_test_epoch', 14.), ('before_test_epoch', 10),
+        ('after_test_epoch', 101.), 'after_test'
+    ]
 
-    assert [(s['num_noise_groups'], s['sampling_steps']) for s, _ in loop.results] == [(10, 4), (5, 4), (1, 4),
-                                                                                    (10, 1)]
+    assert [(s['num_noise_groups'], s['sampling_steps']) for s, _ in loop.results] == [(10, 4), (5, 4), (1, 4), (10, 1)]
     assert [m['toy/score'] for _, m in loop.results] == [104., 54., 14., 101.]
     # keys an entry leaves out keep the model's values; keys set by one entry do not leak into the next
     assert [m['toy/seed'] for _, m in loop.results] == [1, 1, 1, 5]
@@ -156,8 +162,7 @@ def test_sweep_from_cfg_options(tmp_path):
     """The command-line form: --cfg-options test_cfg.type=SamplingSweepTestLoop "test_cfg.sweep=[(10,4),(1,1)]"."""
     parser = argparse.ArgumentParser()
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
-    args = parser.parse_args(['--cfg-options', 'test_cfg.type=SamplingSweepTestLoop',
-                              'test_cfg.sweep=[(10,4),(1,1)]'])
+    args = parser.parse_args(['--cfg-options', 'test_cfg.type=SamplingSweepTestLoop', 'test_cfg.sweep=[(10,4),(1,1)]'])
     cfg = Config(dict(test_cfg=dict()))
     cfg.merge_from_dict(args.cfg_options)
     runner = make_runner(tmp_path, cfg.test_cfg)
@@ -167,13 +172,13 @@ def test_sweep_from_cfg_options(tmp_path):
 
 def test_single_settings_come_from_model_test_cfg(tmp_path):
     """Without a sweep, MMEngine's own TestLoop tests the settings in model.test_cfg; no other place sets them."""
-    runner = make_runner(tmp_path, dict(), model=dict(type='_ToySamplingModel',
-                                                      test_cfg=dict(num_noise_groups=5, sampling_steps=2)))
+    runner = make_runner(
+        tmp_path, dict(), model=dict(type='_ToySamplingModel', test_cfg=dict(num_noise_groups=5, sampling_steps=2)))
     assert runner.test()['toy/score'] == 52.
     assert not (Path(runner.log_dir) / 'diffusion_sampling_sweep.json').exists()
     counter = next(h for h in runner.hooks if isinstance(h, _CountingHook))
-    assert [c if isinstance(c, str) else c[0] for c in counter.calls] == [
-        'before_test', 'before_test_epoch', 'after_test_epoch', 'after_test']
+    assert [c if isinstance(c, str) else c[0]
+            for c in counter.calls] == ['before_test', 'before_test_epoch', 'after_test_epoch', 'after_test']
 
 
 @pytest.mark.parametrize('sweep, match', [
@@ -193,7 +198,7 @@ def test_bad_sweep_entries_name_the_entry(sweep, match):
 
 
 def test_model_without_test_cfg(tmp_path):
-    runner = make_runner(tmp_path, dict(type='SamplingSweepTestLoop', sweep=[(1, 1)]),
-                         model=dict(type='_NoTestCfgModel'))
+    runner = make_runner(
+        tmp_path, dict(type='SamplingSweepTestLoop', sweep=[(1, 1)]), model=dict(type='_NoTestCfgModel'))
     with pytest.raises(TypeError, match='needs a model with a `test_cfg` dict'):
         runner.test()

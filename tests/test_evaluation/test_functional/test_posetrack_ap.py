@@ -16,8 +16,7 @@ import numpy as np
 import pytest
 
 from diffpose_mm.datasets.posetrack_format import POSETRACK_JOINTS
-from diffpose_mm.evaluation.functional import (format_posetrack_table, posetrack_joint_ap,
-                                               summarize_posetrack_ap, voc_ap)
+from diffpose_mm.evaluation.functional import format_posetrack_table, posetrack_joint_ap, summarize_posetrack_ap, voc_ap
 
 J = len(POSETRACK_JOINTS)
 NOSE = POSETRACK_JOINTS.index('nose')
@@ -36,8 +35,12 @@ def gt_frame(people, visible=None, ignore_regions=(), is_labeled=True) -> dict:
     vis = np.ones(kpts.shape[:2], bool) if visible is None else np.array(visible, bool)
     # head box 30 x 40 (head size 30 px) above each person's first joint
     heads = np.array([[p[0, 0], p[0, 1] - 40., p[0, 0] + 30., p[0, 1]] for p in kpts]).reshape(-1, 4)
-    return dict(keypoints=kpts, keypoints_visible=vis, head_bboxes=heads,
-                ignore_regions=list(ignore_regions), is_labeled=is_labeled)
+    return dict(
+        keypoints=kpts,
+        keypoints_visible=vis,
+        head_bboxes=heads,
+        ignore_regions=list(ignore_regions),
+        is_labeled=is_labeled)
 
 
 def pred_frame(people, scores, visible=None) -> dict:
@@ -150,8 +153,7 @@ def test_missing_joints():
     gt_vis[0, L_WRIST] = False
     pr_vis = np.ones((2, J), bool)
     pr_vis[1, R_WRIST] = False
-    ap = posetrack_joint_ap([gt_frame([a, b], visible=gt_vis)],
-                            [pred_frame([a, b], [[0.9], [0.5]], visible=pr_vis)])
+    ap = posetrack_joint_ap([gt_frame([a, b], visible=gt_vis)], [pred_frame([a, b], [[0.9], [0.5]], visible=pr_vis)])
     np.testing.assert_allclose(ap, expected(100., left_wrist=50., right_wrist=50.))
     summary = summarize_posetrack_ap(ap)
     assert summary['Wrist'] == pytest.approx(50.)
@@ -160,8 +162,7 @@ def test_missing_joints():
     # no GT has a left wrist at all but it is predicted: AP is NaN (poseval's 0/0) and Total is the mean
     # of the other 14 joints; the Wrist group, a plain mean, is NaN
     gt_vis[1, L_WRIST] = False
-    ap = posetrack_joint_ap([gt_frame([a, b], visible=gt_vis)],
-                            [pred_frame([a, b], [[0.9], [0.5]], visible=pr_vis)])
+    ap = posetrack_joint_ap([gt_frame([a, b], visible=gt_vis)], [pred_frame([a, b], [[0.9], [0.5]], visible=pr_vis)])
     assert np.isnan(ap[L_WRIST])
     summary = summarize_posetrack_ap(ap)
     assert summary['Total'] == pytest.approx((13 * 100 + 50) / 14)
@@ -179,6 +180,7 @@ def test_bad_input_is_reported():
 def test_table_lists_groups_in_order():
     summary = summarize_posetrack_ap(expected(100., right_ankle=0.))
     header, row = format_posetrack_table(summary).splitlines()
-    assert header.split('|') == [f'{k:>9}' for k in
-                                 ('Head', 'Shoulder', 'Elbow', 'Wrist', 'Hip', 'Knee', 'Ankle', 'Total')]
+    assert header.split('|') == [
+        f'{k:>9}' for k in ('Head', 'Shoulder', 'Elbow', 'Wrist', 'Hip', 'Knee', 'Ankle', 'Total')
+    ]
     assert [float(v) for v in row.split('|')] == [100., 100., 100., 100., 100., 100., 50., 93.3]

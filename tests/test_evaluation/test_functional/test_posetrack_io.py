@@ -71,8 +71,7 @@ def to_posetrack17(data: dict) -> dict:
             dict(point=[dict(x=[x], y=[y]) for x, y in zip(xs, ys)])
             for xs, ys in zip(image.get('ignore_regions_x', []), image.get('ignore_regions_y', []))
         ]
-        annolist.append(dict(image=[dict(name=image['file_name'])], annorect=rects,
-                             ignore_regions=regions))
+        annolist.append(dict(image=[dict(name=image['file_name'])], annorect=rects, ignore_regions=regions))
     return dict(annolist=annolist)
 
 
@@ -80,8 +79,7 @@ def test_gt_as_prediction_gives_100(gt_dir, gt_videos):
     gt_frames, pred_frames = load_posetrack_dir(str(gt_dir), str(gt_dir))
     assert len(gt_frames) == 3
     # 14 people, each with the head-box and the 15-joint layout
-    assert sum(len(f['keypoints']) for f in gt_frames) == sum(
-        len(v['annotations']) for v in gt_videos.values()) == 14
+    assert sum(len(f['keypoints']) for f in gt_frames) == sum(len(v['annotations']) for v in gt_videos.values()) == 14
     np.testing.assert_allclose(posetrack_joint_ap(gt_frames, pred_frames), np.full(15, 100.))
     summary = evaluate_posetrack_dir(str(gt_dir), str(gt_dir))
     assert list(summary) == ['Head', 'Shoulder', 'Elbow', 'Wrist', 'Hip', 'Knee', 'Ankle', 'Total']
@@ -135,8 +133,7 @@ def test_only_zero_points_are_not_predictions(gt_dir, gt_videos, tmp_path):
 def test_write_predictions_covers_every_frame(gt_dir, tmp_path, gt_videos):
     img_id = gt_videos['009473_mpii_test.json']['images'][0]['id']
     kpts = np.arange(34, dtype=float).reshape(17, 2)
-    preds = {img_id: [dict(keypoints=kpts, keypoint_scores=np.full(17, .8), scores=np.full(17, .4),
-                           score=.7)] * 2}
+    preds = {img_id: [dict(keypoints=kpts, keypoint_scores=np.full(17, .8), scores=np.full(17, .4), score=.7)] * 2}
     written = write_posetrack_predictions(str(gt_dir), str(tmp_path), preds)
     assert sorted(Path(p).name for p in written) == sorted(gt_videos)
     for name, gt in gt_videos.items():
@@ -205,19 +202,40 @@ def test_errors_name_the_file(gt_dir, gt_videos, tmp_path):
 # Annotated GT joints per evaluated joint in the real fixture, counted by hand from annotations/val/*.json
 # (keypoints with v > 0), in poseval's 15-joint order; the right knee of 003418 lies inside an ignore region,
 # so right_knee is 11 - 1 = 10.
-FIXTURE_NUM_GT = dict(right_ankle=10, right_knee=10, right_hip=13, left_hip=13, left_knee=10, left_ankle=10,
-                      right_wrist=11, right_elbow=14, right_shoulder=14, left_shoulder=14, left_elbow=10,
-                      left_wrist=11, head_bottom=14, nose=13, head_top=14)
+FIXTURE_NUM_GT = dict(
+    right_ankle=10,
+    right_knee=10,
+    right_hip=13,
+    left_hip=13,
+    left_knee=10,
+    left_ankle=10,
+    right_wrist=11,
+    right_elbow=14,
+    right_shoulder=14,
+    left_shoulder=14,
+    left_elbow=10,
+    left_wrist=11,
+    head_bottom=14,
+    nose=13,
+    head_top=14)
 
 
-@pytest.mark.parametrize('ghost_score, expected', [
-    # An unmatched extra person ranked above every true joint: for joint j the ranking is one false positive
-    # followed by n_j hits, so precision at recall k/n_j is k/(k+1); the monotone envelope is n_j/(n_j+1)
-    # everywhere, hence AP_j = 100 * n_j / (n_j + 1).
-    (2.0, {name: 100 * n / (n + 1) for name, n in FIXTURE_NUM_GT.items()}),
-    # Ranked below every true joint it only adds precision points after recall 1: AP_j = 100.
-    (0.5, {name: 100. for name in FIXTURE_NUM_GT}),
-])
+@pytest.mark.parametrize(
+    'ghost_score, expected',
+    [
+        # An unmatched extra person ranked above every true joint: for joint j the ranking is one false positive
+        # followed by n_j hits, so precision at recall k/n_j is k/(k+1); the monotone envelope is n_j/(n_j+1)
+        # everywhere, hence AP_j = 100 * n_j / (n_j + 1).
+        (2.0, {
+            name: 100 * n / (n + 1)
+            for name, n in FIXTURE_NUM_GT.items()
+        }),
+        # Ranked below every true joint it only adds precision points after recall 1: AP_j = 100.
+        (0.5, {
+            name: 100.
+            for name in FIXTURE_NUM_GT
+        }),
+    ])
 def test_real_fixture_with_an_unmatched_extra_person(gt_dir, gt_videos, tmp_path, ghost_score, expected):
     preds = json.loads(json.dumps(gt_videos))
     for data in preds.values():
@@ -230,8 +248,10 @@ def test_real_fixture_with_an_unmatched_extra_person(gt_dir, gt_videos, tmp_path
     ghost[:, :2] = [760, 1000]
     ghost[:, 0] += np.arange(17)
     ghost[:, 2] = 1
-    video['annotations'].append(dict(image_id=video['images'][0]['id'], track_id=99, keypoints=ghost.ravel().tolist(),
-                                     scores=[ghost_score] * 17))
+    video['annotations'].append(
+        dict(
+            image_id=video['images'][0]['id'], track_id=99, keypoints=ghost.ravel().tolist(),
+            scores=[ghost_score] * 17))
     gt_frames, pred_frames = load_posetrack_dir(str(gt_dir), str(dump(tmp_path / 'pred', preds)))
     ap = posetrack_joint_ap(gt_frames, pred_frames)
     np.testing.assert_allclose(ap, [expected[name] for name in POSETRACK_JOINTS])

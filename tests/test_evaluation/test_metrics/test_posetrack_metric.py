@@ -8,8 +8,7 @@ import pytest
 from mmengine.logging import MMLogger
 from mmpose.datasets.datasets.utils import parse_pose_metainfo
 
-from diffpose_mm.datasets.posetrack_format import (POSETRACK18_KEYPOINTS, POSETRACK18_METAINFO_FILE,
-                                                   POSETRACK_JOINTS)
+from diffpose_mm.datasets.posetrack_format import POSETRACK18_KEYPOINTS, POSETRACK18_METAINFO_FILE, POSETRACK_JOINTS
 from diffpose_mm.evaluation.metrics import PoseTrackMetric
 
 GROUPS = ('Head', 'Shoulder', 'Elbow', 'Wrist', 'Hip', 'Knee', 'Ankle', 'Total')
@@ -92,8 +91,8 @@ def annotated_joints(coco_gt: dict, skip_image=None) -> np.ndarray:
 
 
 def test_gt_as_prediction_gives_100(coco_gt, dataset_meta, posetrack18_fixture, ann_file, gt_dir, tmp_path):
-    results = run_metric(data_samples(coco_gt, posetrack18_fixture), dataset_meta, ann_file,
-                         outfile_prefix=str(tmp_path / 'res'))
+    results = run_metric(
+        data_samples(coco_gt, posetrack18_fixture), dataset_meta, ann_file, outfile_prefix=str(tmp_path / 'res'))
     for group in GROUPS:
         assert results[f'posetrack/{group}'] == pytest.approx(100.)
     # the COCO path ran on the same predictions: perfect keypoints give OKS 1, AP 1
@@ -105,8 +104,7 @@ def test_gt_as_prediction_gives_100(coco_gt, dataset_meta, posetrack18_fixture, 
     assert (tmp_path / 'res.keypoints.json').is_file()
 
 
-def test_frame_without_predictions_costs_recall(coco_gt, dataset_meta, posetrack18_fixture, ann_file,
-                                                tmp_path):
+def test_frame_without_predictions_costs_recall(coco_gt, dataset_meta, posetrack18_fixture, ann_file, tmp_path):
     # Drop all predictions of one image (2 people). Its frame is still written, with no people; the
     # remaining predictions are all exact, so each joint is only true positives and
     # AP_j = recall_j = (annotated joints j without that image) / (all annotated joints j).
@@ -123,19 +121,21 @@ def test_frame_without_predictions_costs_recall(coco_gt, dataset_meta, posetrack
 
 
 @pytest.mark.parametrize('joint_score_mode, factor', [('keypoint', 1.), ('keypoint_bbox', .5)])
-def test_joint_score_mode(coco_gt, dataset_meta, posetrack18_fixture, ann_file, tmp_path, joint_score_mode,
-                          factor):
+def test_joint_score_mode(coco_gt, dataset_meta, posetrack18_fixture, ann_file, tmp_path, joint_score_mode, factor):
     # with box score 0.5 the ranking scores are the keypoint scores, or half of them (DCPose style)
-    run_metric(data_samples(coco_gt, posetrack18_fixture, bbox_score=.5), dataset_meta, ann_file,
-               joint_score_mode=joint_score_mode, outfile_prefix=str(tmp_path / 'res'))
+    run_metric(
+        data_samples(coco_gt, posetrack18_fixture, bbox_score=.5),
+        dataset_meta,
+        ann_file,
+        joint_score_mode=joint_score_mode,
+        outfile_prefix=str(tmp_path / 'res'))
     pred = json.loads((tmp_path / 'res.posetrack' / '012834_mpii_test.json').read_text())
     gt = {a['id']: a for a in coco_gt['annotations']}
     assert len(pred['annotations']) == 11
     for ann in pred['annotations']:
         k = np.array(ann['keypoints']).reshape(17, 3)
         # find the GT person this prediction came from (same keypoints)
-        src = [a for a in gt.values()
-               if np.allclose(np.array(a['keypoints']).reshape(17, 3)[:, :2], k[:, :2])]
+        src = [a for a in gt.values() if np.allclose(np.array(a['keypoints']).reshape(17, 3)[:, :2], k[:, :2])]
         assert len(src) == 1
         vis = np.array(src[0]['keypoints']).reshape(17, 3)[:, 2]
         np.testing.assert_allclose(k[:, 2], vis)  # visibility column: raw keypoint score, as MMPose
@@ -171,8 +171,12 @@ def test_img_id_fallback_to_file_name(coco_gt, dataset_meta, posetrack18_fixture
 
 
 def test_format_only_writes_files(coco_gt, dataset_meta, posetrack18_fixture, ann_file, tmp_path):
-    results = run_metric(data_samples(coco_gt, posetrack18_fixture), dataset_meta, ann_file, format_only=True,
-                         outfile_prefix=str(tmp_path / 'res'))
+    results = run_metric(
+        data_samples(coco_gt, posetrack18_fixture),
+        dataset_meta,
+        ann_file,
+        format_only=True,
+        outfile_prefix=str(tmp_path / 'res'))
     assert results == {}
     assert len(list((tmp_path / 'res.posetrack').glob('*.json'))) == 3
 
