@@ -4,6 +4,7 @@
 # model.backbone.init_cfg.type=Pretrained model.backbone.init_cfg.checkpoint=<torchvision resnet50.pth>`.
 _base_ = ['mmpose::body_2d_keypoint/topdown_heatmap/coco/td-hm_res50_8xb64-210e_coco-256x192.py']
 custom_imports = dict(imports=['diffpose_mm'], allow_failed_imports=False)
+custom_hooks = [dict(type='SyncBuffersHook'), dict(type='StopOnNonFiniteLossHook')]  # stop at a NaN loss
 
 model = dict(
     backbone=dict(_delete_=True, type='ResNet', depth=50, strides=(1, 2, 2, 1), dilations=(1, 1, 1, 2)),

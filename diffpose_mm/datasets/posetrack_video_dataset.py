@@ -216,6 +216,9 @@ class PoseTrackVideoDataset(BaseCocoStyleDataset):
         if not isinstance(dets, list):
             raise ValueError(f'{self.bbox_file}: expected a list of detections, got '
                              f'{type(dets).__name__}')
+        if not dets:  # an empty list would test nothing and report AP 0 as if the model had failed
+            raise ValueError(f'{self.bbox_file}: holds no detections (an empty list); run the person detector '
+                             f'(tools/misc/generate_person_boxes.py) on the images of {self.ann_file}')
         id2img = {img['id']: img for img in images}
         name2img = {osp.normpath(img['file_name']): img for img in images}
         num_keypoints = self.metainfo['num_keypoints']

@@ -1,1 +1,1 @@
-from . import checkpoint, runner  # noqa: F401
+from . import checkpoint, hooks, runner  # noqa: F401

@@ -17,6 +17,7 @@ import os
 import os.path as osp
 import runpy
 import sys
+import tempfile
 from datetime import timedelta
 from typing import List, Optional
 
@@ -38,7 +39,20 @@ def _known_args(tool: str, argv: List[str]) -> argparse.Namespace:
         parser.add_argument('checkpoint', nargs='?')
     parser.add_argument('--resume', nargs='?', const='auto')
     parser.add_argument('--launcher', default='none')
+    parser.add_argument('--work-dir')
     return parser.parse_known_args(argv)[0]
+
+
+def check_work_dir(work_dir: str) -> None:
+    """Fail before anything runs when ``work_dir`` cannot be created or written (MMEngine would fail later,
+    after building the model and data, with an error about a log file)."""
+    try:
+        os.makedirs(work_dir, exist_ok=True)
+        with tempfile.TemporaryFile(dir=work_dir):
+            pass
+    except OSError as e:
+        raise PermissionError(f'work dir {work_dir} is not writable ({e.strerror}); choose another with '
+                              '--work-dir') from e
 
 
 def init_cpu_process_group() -> None:
@@ -55,6 +69,8 @@ def run_mmpose_tool(tool: str, argv: Optional[List[str]] = None) -> None:
                                 '(pip install mmpose==1.3.2 --no-deps), not in editable mode.')
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _known_args(tool, argv)
+    if args.config:  # MMPose's default work dir: ./work_dirs/<config name>
+        check_work_dir(args.work_dir or osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0]))
     if args.launcher == 'pytorch' and not torch.cuda.is_available():
         init_cpu_process_group()
         argv += ['--cfg-options', *CPU_DDP_CFG_OPTIONS]

@@ -243,6 +243,19 @@ def test_bad_detection_files(synthetic_root, tmp_path):
     wrong.write_text(json.dumps([dict(image_id=123, bbox=[0, 0, 1, 1], score=0.9, category_id=1)]))
     with pytest.raises(ValueError, match=r'wrong_split\.json.*none of its 1 detections'):
         build(ann_file, synthetic_root, bbox_file=str(wrong))
+    empty = tmp_path / 'empty.json'
+    empty.write_text('[]')
+    with pytest.raises(ValueError, match=r'empty\.json: holds no detections'):
+        build(ann_file, synthetic_root, bbox_file=str(empty))
+
+
+def test_video_with_one_frame(video_builder):
+    """A one-frame video is valid: every frame of the window is the key frame (clamped at both borders)."""
+    ann = video_builder.write_json(video_builder.video('000001_v', nframes=1, labelled=[0]))
+    ds = build(ann, video_builder.root, num_adjacent=2)
+    info = ds.get_data_info(0)
+    key = osp.join(str(video_builder.root), 'images/val/000001_v/000000.jpg')
+    assert len(ds) == 1 and info['frame_paths'] == [key] * 5
 
 
 # ----------------------------------------------------------------------------- bad annotations

@@ -159,3 +159,83 @@ def test_two_process_training_and_resume_match_one_process(data_root, tmp_path, 
     out = dist('dist_train.sh', two, 2, '--work-dir', tmp_path / 'w3', '--resume', port=29547)
     assert 'resumed epoch: 1' in out
     assert_same_weights(tmp_path / 'w2' / f'epoch_{epochs}.pth', tmp_path / 'w3' / f'epoch_{epochs}.pth')
+
+
+KILLER = '''
+import os, signal
+from mmengine.hooks import Hook
+from mmpose.registry import HOOKS
+
+
+@HOOKS.register_module()
+class KillAtIteration(Hook):
+    """Test helper: SIGKILL the training process after iteration ``at`` (no clean-up, as a crash or OOM kill)."""
+
+    def __init__(self, at):
+        self.at = at
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        if runner.iter + 1 == self.at:
+            os.kill(os.getpid(), signal.SIGKILL)
+'''
+
+
+def test_killed_mid_epoch_and_resumed_equals_uninterrupted(data_root, tmp_path):
+    config = write_config(tmp_path / 'det.py', data_root, deterministic=True, batch=4, epochs=2)
+    run([sys.executable, 'tools/train.py', config, '--work-dir', tmp_path / 'straight'])
+
+    (tmp_path / 'killer.py').write_text(KILLER)
+    iters_per_epoch = len(
+        re.findall(r'Epoch\(train\) +\[1\]', (next((tmp_path / 'straight').glob('*/*.log'))).read_text()))
+    killed = tmp_path / 'killed'
+    killing = tmp_path / 'det_killed.py'  # the same config, plus the hook that kills the run
+    killing.write_text(f"_base_ = [{config!r}]\ncustom_imports = dict(imports=['diffpose_mm', 'killer'])\n"
+                       f"custom_hooks = [dict(type='KillAtIteration', at={iters_per_epoch + 2})]\n")
+    proc = subprocess.run(
+        [sys.executable, 'tools/train.py', str(killing), '--work-dir',
+         str(killed)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=str(tmp_path)))
+    assert proc.returncode == -9, proc.stderr[-3000:]  # killed in epoch 2, after its second iteration
+    assert (killed / 'epoch_1.pth').is_file() and not (killed / 'epoch_2.pth').exists()
+
+    out = run([sys.executable, 'tools/train.py', config, '--work-dir', killed, '--resume'])
+    assert 'resumed epoch: 1' in out
+    assert_same_weights(tmp_path / 'straight' / 'epoch_2.pth', killed / 'epoch_2.pth', atol=0)
+    m = [
+        metrics_of_test(config, d / 'epoch_2.pth', tmp_path / f'test_{d.name}') for d in (tmp_path / 'straight', killed)
+    ]
+    assert m[0] == m[1] and 'posetrack/Total' in m[0]
+
+
+def metrics_of_test(config, ckpt, work_dir) -> dict:
+    run([sys.executable, 'tools/test.py', config, ckpt, '--work-dir', work_dir])
+    return {k: v for k, v in metrics(work_dir).items() if k.startswith(('posetrack/', 'coco/'))}
+
+
+def test_unusable_work_dir_and_corrupt_checkpoint_fail_naming_them(data_root, tmp_path):
+    config = write_config(tmp_path / 'tiny.py', data_root)
+    (tmp_path / 'a_file').write_text('not a directory')
+    proc = subprocess.run([sys.executable, 'tools/train.py', config, '--work-dir',
+                           str(tmp_path / 'a_file' / 'w')],
+                          cwd=REPO,
+                          capture_output=True,
+                          text=True,
+                          timeout=300)
+    assert proc.returncode != 0
+    assert f'work dir {tmp_path}/a_file/w is not writable' in proc.stderr and '--work-dir' in proc.stderr
+    assert (tmp_path / 'a_file').read_text() == 'not a directory'  # nothing overwritten
+
+    cut = tmp_path / 'cut.pth'
+    cut.write_bytes(b'PK\x03\x04 truncated')
+    proc = subprocess.run(
+        [sys.executable, 'tools/test.py', config,
+         str(cut), '--work-dir', str(tmp_path / 't')],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300)
+    assert proc.returncode != 0 and f'checkpoint {cut} is truncated or corrupt' in proc.stderr, proc.stderr[-3000:]

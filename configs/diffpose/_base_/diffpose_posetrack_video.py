@@ -3,6 +3,7 @@
 _base_ = ['mmpose::_base_/default_runtime.py']
 custom_imports = dict(imports=['diffpose_mm'], allow_failed_imports=False)
 default_hooks = dict(checkpoint=dict(save_best='posetrack/Total', rule='greater', max_keep_ckpts=1))
+custom_hooks = [dict(type='SyncBuffersHook'), dict(type='StopOnNonFiniteLossHook')]  # stop at a NaN loss
 
 codec = dict(type='UDPHeatmap', input_size=(192, 256), heatmap_size=(48, 64), sigma=2)  # 4x the 16x12 ViT map
 num_adjacent = 2  # δ; also set in the datasets, where tools/analysis/run_ablations.py changes it
