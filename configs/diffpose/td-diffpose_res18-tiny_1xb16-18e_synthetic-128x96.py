@@ -1,8 +1,9 @@
 # Tiny DiffPose on the bundled synthetic PoseTrack18-layout videos, trained on 2 CPU cores in minutes: the paper
 # configs' model and data (5-frame clips -> backbone -> STRLNeck -> DiffPoseHead) with a small CNN and 128x96 input.
 #   python tools/dataset_converters/make_synthetic_posetrack.py --out data/synthetic_posetrack18 --seed 0
-#   python tools/train.py configs/diffpose/td-diffpose_res18-tiny_1xb16-18e_synthetic-128x96.py   (or: mim train mmpose <this file>)
-# Tables 6/7 in one run: see README "Sampling sweep"
+#   python tools/train.py configs/diffpose/td-diffpose_res18-tiny_1xb16-18e_synthetic-128x96.py
+# Paper Tables 6/7 in one test run: --cfg-options test_cfg.type=SamplingSweepTestLoop \
+#     "test_cfg.sweep=[(10,4),(5,4),(1,4),(10,2),(10,1)]"
 _base_ = ['./_base_/diffpose_posetrack_video.py']
 
 max_epochs = 18  # of 25 iterations (batch 16), validation at the end
