@@ -21,24 +21,11 @@ log_processor = dict(window_size=10)
 # 128x96 input, stride 16 -> 8x6 features -> 32x24 heatmaps (DiffPoseHead predicts 4x its input)
 codec = dict(type='MSRAHeatmap', input_size=(96, 128), heatmap_size=(24, 32), sigma=2)
 model = dict(
-    backbone=dict(
-        type='ResNet',
-        depth=18,
-        stem_channels=16,
-        base_channels=16,
-        num_stages=3,
-        strides=(1, 2, 2),
-        dilations=(1, 1, 1),
-        out_indices=(2, )),  # stride 16, 64 channels
+    backbone=dict(type='ResNet', depth=18, stem_channels=16, base_channels=16, num_stages=3, strides=(1, 2, 2),
+                  dilations=(1, 1, 1), out_indices=(2, )),  # stride 16, 64 channels
     neck=dict(in_channels=64, feat_size=(8, 6), embed_dims=64, num_layers=2, num_heads=4, mlp_ratio=2.),
-    head=dict(
-        in_channels=64,
-        feat_channels=(64, 32, 32),
-        heatmap_channels=32,
-        time_embed_dims=32,
-        num_heads=4,
-        num_interact_layers=1,
-        decoder=codec),
+    head=dict(in_channels=64, feat_channels=(64, 32, 32), heatmap_channels=32, time_embed_dims=32, num_heads=4,
+              num_interact_layers=1, decoder=codec),
     test_cfg=dict(shift_heatmap=True))  # MSRAHeatmap: flipped heatmaps are off by one pixel
 
 data_root = 'data/synthetic_posetrack18/'
@@ -61,10 +48,8 @@ val_pipeline = [
 train_dataloader = dict(num_workers=2, dataset=dict(data_root=data_root, pipeline=train_pipeline))
 val_dataloader = dict(
     num_workers=2,
-    dataset=dict(
-        data_root=data_root,
-        bbox_file=data_root + 'annotations/posetrack18_val_human_detections.json',
-        pipeline=val_pipeline))
+    dataset=dict(data_root=data_root, bbox_file=data_root + 'annotations/posetrack18_val_human_detections.json',
+                 pipeline=val_pipeline))
 test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/posetrack18_val.json')
 test_evaluator = val_evaluator

@@ -9,13 +9,11 @@ _base_ = ['./_base_/diffpose_posetrack_video.py']
 max_epochs = 60
 train_cfg = dict(max_epochs=max_epochs, val_interval=10)
 optim_wrapper = dict(
-    optimizer=dict(type='AdamW', lr=5e-4, weight_decay=0.1),
-    paramwise_cfg=dict(custom_keys={
+    optimizer=dict(type='AdamW', lr=5e-4, weight_decay=0.1), paramwise_cfg=dict(custom_keys={
         'bias': dict(decay_mult=0.),
         'pos_embed': dict(decay_mult=0.),
         'norm': dict(decay_mult=0.)
-    }),
-    clip_grad=dict(max_norm=1.))
+    }), clip_grad=dict(max_norm=1.))
 param_scheduler = [
     dict(type='LinearLR', end=500, start_factor=0.001, by_epoch=False),  # warm-up
     dict(type='MultiStepLR', end=max_epochs, milestones=[20, 40]),
@@ -23,13 +21,6 @@ param_scheduler = [
 auto_scale_lr = dict(base_batch_size=64)
 
 model = dict(
-    backbone=dict(
-        type='mmpretrain.VisionTransformer',
-        arch='base',
-        img_size=(256, 192),
-        drop_path_rate=0.3,
-        with_cls_token=False,
-        out_type='featmap',
-        patch_cfg=dict(padding=2)),
-    neck=dict(in_channels=768, embed_dims=768, num_heads=12),
-    head=dict(in_channels=768))
+    backbone=dict(type='mmpretrain.VisionTransformer', arch='base', img_size=(256, 192), drop_path_rate=0.3,
+                  with_cls_token=False, out_type='featmap', patch_cfg=dict(padding=2)),
+    neck=dict(in_channels=768, embed_dims=768, num_heads=12), head=dict(in_channels=768))

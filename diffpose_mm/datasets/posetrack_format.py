@@ -33,8 +33,8 @@ POSETRACK18_SKELETON = [[16, 14], [14, 12], [17, 15], [15, 13], [12, 13], [6, 12
                         [8, 10], [9, 11], [2, 3], [1, 2], [1, 3], [2, 4], [3, 5], [4, 6], [5, 7]]
 
 # The person category of every PoseTrack json.
-PERSON_CATEGORY = dict(
-    supercategory='person', id=1, name='person', keypoints=list(POSETRACK18_KEYPOINTS), skeleton=POSETRACK18_SKELETON)
+PERSON_CATEGORY = dict(supercategory='person', id=1, name='person', keypoints=list(POSETRACK18_KEYPOINTS),
+                       skeleton=POSETRACK18_SKELETON)
 
 # poseval's 15 evaluated joints, in poseval's order (``eval_helpers.Joint``), which is also the PoseTrack17
 # ``annopoints`` joint id (0..14). ``head_bottom`` is poseval's "neck". The ears of the 17-keypoint layout are

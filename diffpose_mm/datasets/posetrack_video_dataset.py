@@ -90,23 +90,12 @@ class PoseTrackVideoDataset(BaseCocoStyleDataset):
 
     METAINFO: dict = dict(from_file=POSETRACK18_METAINFO_FILE)
 
-    def __init__(self,
-                 ann_file: str = '',
-                 bbox_file: Optional[str] = None,
-                 num_adjacent: int = 2,
-                 frame_index_start: Optional[int] = None,
-                 missing_frame: str = 'error',
-                 data_mode: str = 'topdown',
-                 metainfo: Optional[dict] = None,
-                 data_root: Optional[str] = None,
-                 data_prefix: dict = dict(img=''),
-                 filter_cfg: Optional[dict] = None,
-                 indices: Optional[Union[int, Sequence[int]]] = None,
-                 serialize_data: bool = True,
-                 pipeline: List[Union[dict, Callable]] = [],
-                 test_mode: bool = False,
-                 lazy_init: bool = False,
-                 max_refetch: int = 1000):
+    def __init__(self, ann_file: str = '', bbox_file: Optional[str] = None, num_adjacent: int = 2,
+                 frame_index_start: Optional[int] = None, missing_frame: str = 'error', data_mode: str = 'topdown',
+                 metainfo: Optional[dict] = None, data_root: Optional[str] = None, data_prefix: dict = dict(img=''),
+                 filter_cfg: Optional[dict] = None, indices: Optional[Union[int, Sequence[int]]] = None,
+                 serialize_data: bool = True, pipeline: List[Union[dict, Callable]] = [], test_mode: bool = False,
+                 lazy_init: bool = False, max_refetch: int = 1000):
         if not isinstance(num_adjacent, int) or num_adjacent < 0:
             raise ValueError(f'num_adjacent must be an int >= 0, got {num_adjacent!r}')
         if frame_index_start is not None and (not isinstance(frame_index_start, int) or frame_index_start < 0):
@@ -120,20 +109,10 @@ class PoseTrackVideoDataset(BaseCocoStyleDataset):
         self.num_adjacent = num_adjacent
         self.frame_index_start = frame_index_start
         self.missing_frame = missing_frame
-        super().__init__(
-            ann_file=ann_file,
-            bbox_file=bbox_file,
-            data_mode=data_mode,
-            metainfo=metainfo,
-            data_root=data_root,
-            data_prefix=data_prefix,
-            filter_cfg=filter_cfg,
-            indices=indices,
-            serialize_data=serialize_data,
-            pipeline=pipeline,
-            test_mode=test_mode,
-            lazy_init=lazy_init,
-            max_refetch=max_refetch)
+        super().__init__(ann_file=ann_file, bbox_file=bbox_file, data_mode=data_mode, metainfo=metainfo,
+                         data_root=data_root, data_prefix=data_prefix, filter_cfg=filter_cfg, indices=indices,
+                         serialize_data=serialize_data, pipeline=pipeline, test_mode=test_mode, lazy_init=lazy_init,
+                         max_refetch=max_refetch)
         if self.test_mode and osp.isdir(self.ann_file):
             # CocoMetric would try to read the directory as a json: let it build the ground truth
             # from ``raw_ann_info`` instead.
@@ -152,9 +131,7 @@ class PoseTrackVideoDataset(BaseCocoStyleDataset):
             examples = ', '.join(f'{k} -> {v}' for k, v in list(self._replaced.items())[:3])
             print_log(
                 f'{len(self._replaced)} missing supporting frame(s) replaced by the nearest '
-                f'existing frame (missing_frame="nearest"), e.g. {examples}',
-                logger='current',
-                level=logging.WARNING)
+                f'existing frame (missing_frame="nearest"), e.g. {examples}', logger='current', level=logging.WARNING)
         del self._frame_index_cache, self._replaced
         return data_list
 
@@ -169,10 +146,8 @@ class PoseTrackVideoDataset(BaseCocoStyleDataset):
             else:
                 instance_list.append(info)
         if num_skipped:
-            print_log(
-                f'{self.ann_file}: skipped {num_skipped} annotation(s) without keypoints',
-                logger='current',
-                level=logging.INFO)
+            print_log(f'{self.ann_file}: skipped {num_skipped} annotation(s) without keypoints', logger='current',
+                      level=logging.INFO)
         return instance_list, images
 
     def parse_data_info(self, raw_data_info: dict) -> Optional[dict]:
@@ -191,21 +166,13 @@ class PoseTrackVideoDataset(BaseCocoStyleDataset):
         raw_ann_info = copy.deepcopy(ann)
         if 'area' not in raw_ann_info:
             raw_ann_info['area'] = float(max((x2 - x1) * (y2 - y1) * 0.53, 1.0))
-        return dict(
-            img_id=img['id'],
-            img_path=osp.join(self.data_prefix['img'], img['file_name']),
-            frame_paths=self._frame_paths(img),
-            bbox=bbox,
-            bbox_score=np.ones(1, dtype=np.float32),
-            num_keypoints=ann.get('num_keypoints', int(np.count_nonzero(keypoints_visible))),
-            keypoints=_keypoints[..., :2],
-            keypoints_visible=keypoints_visible,
-            area=np.array(raw_ann_info['area'], dtype=np.float32),
-            iscrowd=ann.get('iscrowd', 0),
-            segmentation=ann.get('segmentation', None),
-            id=ann['id'],
-            category_id=np.array(ann.get('category_id', 1)),
-            raw_ann_info=raw_ann_info)
+        return dict(img_id=img['id'], img_path=osp.join(self.data_prefix['img'], img['file_name']),
+                    frame_paths=self._frame_paths(img), bbox=bbox, bbox_score=np.ones(1, dtype=np.float32),
+                    num_keypoints=ann.get('num_keypoints',
+                                          int(np.count_nonzero(keypoints_visible))), keypoints=_keypoints[..., :2],
+                    keypoints_visible=keypoints_visible, area=np.array(raw_ann_info['area'], dtype=np.float32),
+                    iscrowd=ann.get('iscrowd', 0), segmentation=ann.get('segmentation', None), id=ann['id'],
+                    category_id=np.array(ann.get('category_id', 1)), raw_ann_info=raw_ann_info)
 
     def _load_detection_results(self) -> List[dict]:
         """Samples from ``bbox_file`` (detections on labelled frames) with dummy keypoints."""
@@ -247,25 +214,18 @@ class PoseTrackVideoDataset(BaseCocoStyleDataset):
                 continue
             bbox = bbox_xywh2xyxy(np.array(det['bbox'][:4], dtype=np.float32).reshape(1, 4))
             data_list.append(
-                dict(
-                    img_id=img['id'],
-                    img_path=osp.join(self.data_prefix['img'], img['file_name']),
-                    frame_paths=self._frame_paths(img),
-                    bbox=bbox,
-                    bbox_score=np.array(det['score'], dtype=np.float32).reshape(1),
-                    keypoints=np.zeros((1, num_keypoints, 2), dtype=np.float32),
-                    keypoints_visible=np.ones((1, num_keypoints), dtype=np.float32),
-                    id=len(data_list),
-                    category_id=np.array(1)))
+                dict(img_id=img['id'], img_path=osp.join(self.data_prefix['img'],
+                                                         img['file_name']), frame_paths=self._frame_paths(img),
+                     bbox=bbox, bbox_score=np.array(det['score'], dtype=np.float32).reshape(1), keypoints=np.zeros(
+                         (1, num_keypoints, 2), dtype=np.float32), keypoints_visible=np.ones(
+                             (1, num_keypoints), dtype=np.float32), id=len(data_list), category_id=np.array(1)))
         if dets and not data_list:
             raise ValueError(f'{self.bbox_file}: none of its {len(dets)} detections is on a '
                              f'labelled image of {self.ann_file}')
         if num_unknown or num_unlabelled:
             print_log(
                 f'{self.bbox_file}: ignored {num_unknown} detection(s) on images not in '
-                f'{self.ann_file} and {num_unlabelled} on unlabelled frames',
-                logger='current',
-                level=logging.INFO)
+                f'{self.ann_file} and {num_unlabelled} on unlabelled frames', logger='current', level=logging.INFO)
         return data_list
 
     # ------------------------------------------------------------------ frame selection

@@ -75,9 +75,7 @@ def find_run(work_dir: str, data_root: Optional[str] = None, cfg_options: Option
     return cfg, checkpoint
 
 
-def load_run(work_dir: str,
-             data_root: Optional[str] = None,
-             cfg_options: Optional[dict] = None,
+def load_run(work_dir: str, data_root: Optional[str] = None, cfg_options: Optional[dict] = None,
              device: str = 'cpu') -> tuple:
     """:func:`find_run`, and the model built by ``mmpose.apis.init_model`` with that checkpoint (loaded with
     ``weights_only=True`` and MMEngine's allowlist, :mod:`diffpose_mm.engine.checkpoint`).

@@ -2,9 +2,7 @@
 from typing import Any, Optional, Sequence
 
 
-def render_table(header: Sequence[Any],
-                 rows: Sequence[Sequence[Any]],
-                 align: Optional[str] = None,
+def render_table(header: Sequence[Any], rows: Sequence[Sequence[Any]], align: Optional[str] = None,
                  markdown: bool = True) -> str:
     """Columns padded to their widest cell, as a markdown table or as plain text.
 

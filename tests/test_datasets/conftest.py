@@ -38,15 +38,8 @@ class VideoBuilder:
     def frame_name(self, index: int, digits: int) -> str:
         return f'{index:0{digits}d}.jpg'
 
-    def video(self,
-              name: str,
-              nframes: int,
-              labelled: Sequence[int],
-              digits: int = 6,
-              first: int = 0,
-              existing: Optional[Sequence[int]] = None,
-              anns_per_frame: int = 1,
-              size=(64, 48),
+    def video(self, name: str, nframes: int, labelled: Sequence[int], digits: int = 6, first: int = 0,
+              existing: Optional[Sequence[int]] = None, anns_per_frame: int = 1, size=(64, 48),
               vid: int = 1) -> Dict[str, list]:
         """Frames ``first .. first+nframes-1`` (only ``existing`` ones written) and one entry per
         labelled frame; returns ``{'images': [...], 'annotations': [...]}``."""
@@ -61,26 +54,13 @@ class VideoBuilder:
         for i in labelled:
             image_id = posetrack_image_id(vid, i)
             images.append(
-                dict(
-                    id=image_id,
-                    file_name=f'images/val/{name}/{self.frame_name(i, digits)}',
-                    nframes=nframes,
-                    frame_id=image_id,
-                    vid_id=f'{vid:06d}',
-                    is_labeled=True,
-                    width=w,
-                    height=h))
+                dict(id=image_id, file_name=f'images/val/{name}/{self.frame_name(i, digits)}', nframes=nframes,
+                     frame_id=image_id, vid_id=f'{vid:06d}', is_labeled=True, width=w, height=h))
             for k in range(anns_per_frame):
                 anns.append(
-                    dict(
-                        id=image_id * 100 + k,
-                        image_id=image_id,
-                        category_id=1,
-                        track_id=k,
-                        bbox=[10.0, 5.0, 40.0, 30.0],
-                        bbox_head=[25.0, 5.0, 8.0, 8.0],
-                        keypoints=keypoints_51(i * 10 + k),
-                        num_keypoints=15))
+                    dict(id=image_id * 100 + k, image_id=image_id, category_id=1, track_id=k,
+                         bbox=[10.0, 5.0, 40.0, 30.0], bbox_head=[25.0, 5.0, 8.0, 8.0],
+                         keypoints=keypoints_51(i * 10 + k), num_keypoints=15))
         return dict(images=images, annotations=anns)
 
     def write_json(self, data: dict, name: str = 'ann.json') -> Path:

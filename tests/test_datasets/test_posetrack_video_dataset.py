@@ -149,8 +149,8 @@ def test_real_posetrack18_fixture(posetrack18_fixture):
         assert info['id'] == ann['id'] and info['img_id'] == ann['image_id']
         path = osp.join(str(posetrack18_fixture), imgs[ann['image_id']]['file_name'])
         assert info['img_path'] == path and info['frame_paths'] == [path]
-        np.testing.assert_allclose(
-            info['keypoints'].reshape(-1), np.array(ann['keypoints']).reshape(17, 3)[:, :2].reshape(-1), atol=1e-3)
+        np.testing.assert_allclose(info['keypoints'].reshape(-1),
+                                   np.array(ann['keypoints']).reshape(17, 3)[:, :2].reshape(-1), atol=1e-3)
     # the official per-video directory gives the same samples
     per_video = build(posetrack18_fixture / 'annotations' / 'val', posetrack18_fixture, num_adjacent=0)
     assert sorted(per_video.get_data_info(i)['id'] for i in range(len(per_video))) == sorted(a['id'] for a in with_kpts)
@@ -215,12 +215,8 @@ def test_dcpose_style_detections(synthetic_root, tmp_path):
     images = {im['id']: im for im in json.loads(ann_file.read_text())['images']}
     dets = json.loads(bbox_file.read_text())
     dcpose = [
-        dict(
-            image_name=images[d['image_id']]['file_name'],
-            bbox=d['bbox'],
-            score=d['score'],
-            nframes=images[d['image_id']]['nframes'],
-            category_id=1) for d in dets
+        dict(image_name=images[d['image_id']]['file_name'], bbox=d['bbox'], score=d['score'],
+             nframes=images[d['image_id']]['nframes'], category_id=1) for d in dets
     ]
     dcpose_file = tmp_path / 'val_boxes.json'
     dcpose_file.write_text(json.dumps(dcpose))
@@ -284,13 +280,11 @@ def test_malformed_json(video_builder):
     cases = {
         'no_images.json': (dict(annotations=data['annotations']), '"images"'),
         'no_annotations.json': (dict(images=data['images']), '"annotations"'),
-        'no_nframes.json':
-        (dict(images=[{
+        'no_nframes.json': (dict(images=[{
             k: v
             for k, v in data['images'][0].items() if k != 'nframes'
         }], annotations=data['annotations']), '"nframes"'),
-        'no_bbox.json':
-        (dict(images=data['images'], annotations=[{
+        'no_bbox.json': (dict(images=data['images'], annotations=[{
             k: v
             for k, v in data['annotations'][0].items() if k != 'bbox'
         }]), '"bbox"'),
@@ -334,14 +328,10 @@ def test_coco_metric_accepts_the_samples(synthetic_root, tmp_path, ann_source):
     for i in range(len(ds)):
         info = ds.get_data_info(i)
         samples.append(
-            dict(
-                id=info['id'],
-                img_id=info['img_id'],
-                category_id=1,
-                ori_shape=(240, 320),
-                raw_ann_info=info['raw_ann_info'],
-                pred_instances=dict(keypoints=info['keypoints'], keypoint_scores=np.ones((1, 17), np.float32)),
-                gt_instances=dict(bbox_scores=info['bbox_score'])))
+            dict(id=info['id'], img_id=info['img_id'], category_id=1, ori_shape=(240, 320),
+                 raw_ann_info=info['raw_ann_info'], pred_instances=dict(keypoints=info['keypoints'],
+                                                                        keypoint_scores=np.ones((1, 17), np.float32)),
+                 gt_instances=dict(bbox_scores=info['bbox_score'])))
     metric.process([], samples)
     results = metric.evaluate(len(samples))
     assert results['coco/AP'] == pytest.approx(1.0)
@@ -366,9 +356,8 @@ def test_detections_on_unlabelled_or_unknown_frames_are_ignored(synthetic_root, 
 def test_malformed_bbox_names_file_and_field(tmp_path):
     """A bbox that is not [x, y, w, h] fails at load time, naming the file, the annotation and the field."""
     from diffpose_mm.datasets.posetrack_format import load_posetrack_json
-    ann = dict(
-        images=[dict(id=1, file_name='images/val/v/000000.jpg', nframes=1)],
-        annotations=[dict(id=7, image_id=1, bbox=[1, 2, 3], keypoints=[1, 1, 1] * 17)])
+    ann = dict(images=[dict(id=1, file_name='images/val/v/000000.jpg', nframes=1)],
+               annotations=[dict(id=7, image_id=1, bbox=[1, 2, 3], keypoints=[1, 1, 1] * 17)])
     path = tmp_path / 'bad_bbox.json'
     path.write_text(json.dumps(ann))
     with pytest.raises(ValueError, match=r'bad_bbox\.json: annotations\[0\] \(id=7\) field "bbox"'):

@@ -36,19 +36,13 @@ def toy_dataset(n=32):
 def make_runner(work_dir, max_epochs, resume=False):
     torch.manual_seed(0)  # identical initial weights for every run
     return Runner(
-        model=ToyRegressor(),
-        work_dir=str(work_dir),
-        train_dataloader=dict(
-            dataset=toy_dataset(),
-            sampler=dict(type='DefaultSampler', shuffle=True),
-            batch_size=8,
-            collate_fn=dict(type='default_collate')),
+        model=ToyRegressor(), work_dir=str(work_dir),
+        train_dataloader=dict(dataset=toy_dataset(), sampler=dict(type='DefaultSampler', shuffle=True), batch_size=8,
+                              collate_fn=dict(type='default_collate')),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.05, momentum=0.9)),
-        train_cfg=dict(by_epoch=True, max_epochs=max_epochs),
-        default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=1)),
-        randomness=dict(seed=0),
-        resume=resume,
-        default_scope='mmengine')
+        train_cfg=dict(by_epoch=True,
+                       max_epochs=max_epochs), default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=1)),
+        randomness=dict(seed=0), resume=resume, default_scope='mmengine')
 
 
 def test_plain_torch_load_rejects_mmengine_checkpoint(tmp_path):

@@ -71,11 +71,7 @@ def write_config(path: Path, data_root: str, deterministic: bool = False, batch:
 
 
 def run(args, **env) -> str:
-    proc = subprocess.run([str(a) for a in args],
-                          cwd=REPO,
-                          capture_output=True,
-                          text=True,
-                          timeout=900,
+    proc = subprocess.run([str(a) for a in args], cwd=REPO, capture_output=True, text=True, timeout=900,
                           env=dict(os.environ, PYTHON=sys.executable, OMP_NUM_THREADS='1', **env))
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, f'{" ".join(map(str, args[:4]))} ... failed:\n{out[-6000:]}'
@@ -116,16 +112,8 @@ def test_two_process_test_matches_one_process(data_root, tmp_path):
         sys.executable, 'tools/test.py', config, ckpt, '--work-dir', one, '--cfg-options',
         f'test_evaluator.outfile_prefix={one}/preds/results'
     ])
-    out2 = dist(
-        'dist_test.sh',
-        config,
-        ckpt,
-        2,
-        '--work-dir',
-        two,
-        '--cfg-options',
-        f'test_evaluator.outfile_prefix={two}/preds/results',
-        port=29517)
+    out2 = dist('dist_test.sh', config, ckpt, 2, '--work-dir', two, '--cfg-options',
+                f'test_evaluator.outfile_prefix={two}/preds/results', port=29517)
     assert 'Distributed training: True' in out2 and 'GPU number: 2' in out2, out2[-3000:]
 
     m1, m2 = metrics(one), metrics(two)
@@ -193,11 +181,7 @@ def test_killed_mid_epoch_and_resumed_equals_uninterrupted(data_root, tmp_path):
                        f"custom_hooks = [dict(type='KillAtIteration', at={iters_per_epoch + 2})]\n")
     proc = subprocess.run(
         [sys.executable, 'tools/train.py', str(killing), '--work-dir',
-         str(killed)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=900,
+         str(killed)], cwd=REPO, capture_output=True, text=True, timeout=900,
         env=dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=str(tmp_path)))
     assert proc.returncode == -9, proc.stderr[-3000:]  # killed in epoch 2, after its second iteration
     assert (killed / 'epoch_1.pth').is_file() and not (killed / 'epoch_2.pth').exists()
@@ -220,11 +204,7 @@ def test_unusable_work_dir_and_corrupt_checkpoint_fail_naming_them(data_root, tm
     config = write_config(tmp_path / 'tiny.py', data_root)
     (tmp_path / 'a_file').write_text('not a directory')
     proc = subprocess.run([sys.executable, 'tools/train.py', config, '--work-dir',
-                           str(tmp_path / 'a_file' / 'w')],
-                          cwd=REPO,
-                          capture_output=True,
-                          text=True,
-                          timeout=300)
+                           str(tmp_path / 'a_file' / 'w')], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0
     assert f'work dir {tmp_path}/a_file/w is not writable' in proc.stderr and '--work-dir' in proc.stderr
     assert (tmp_path / 'a_file').read_text() == 'not a directory'  # nothing overwritten
@@ -233,9 +213,5 @@ def test_unusable_work_dir_and_corrupt_checkpoint_fail_naming_them(data_root, tm
     cut.write_bytes(b'PK\x03\x04 truncated')
     proc = subprocess.run(
         [sys.executable, 'tools/test.py', config,
-         str(cut), '--work-dir', str(tmp_path / 't')],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300)
+         str(cut), '--work-dir', str(tmp_path / 't')], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0 and f'checkpoint {cut} is truncated or corrupt' in proc.stderr, proc.stderr[-3000:]

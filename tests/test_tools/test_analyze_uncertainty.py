@@ -149,12 +149,7 @@ def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp('uncertainty')
     # seed 1, 9 val frames: key frames 0 and 4 are blurred, 8 is clean (6 people)
     make_synthetic_posetrack(
-        str(root / 'data'),
-        seed=1,
-        num_train_videos=1,
-        num_val_videos=1,
-        train_frames=6,
-        val_frames=9,
+        str(root / 'data'), seed=1, num_train_videos=1, num_val_videos=1, train_frames=6, val_frames=9,
         img_size=(160, 120))
     cfg = Config.fromfile(str(REPO / 'configs' / 'diffpose' / 'td-diffpose_res18-tiny_1xb16-18e_synthetic-128x96.py'))
     # the dumped configs point at a data root that does not exist here: --data-root must redirect them

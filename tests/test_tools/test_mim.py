@@ -113,9 +113,7 @@ def test_mim_train_and_test_installed_package(data_root, tmp_path):
     work = tmp_path / 'work'
     out = run(
         [MIM, 'train', 'diffpose_mm', CONFIG, '--work-dir',
-         str(work), '--cfg-options', *small_run_options(data_root)],
-        env=env,
-        cwd=tmp_path)
+         str(work), '--cfg-options', *small_run_options(data_root)], env=env, cwd=tmp_path)
     assert f'{site}/diffpose_mm/.mim/tools/train.py' in out, 'mim did not use the installed package'
     assert (work / 'epoch_1.pth').is_file()
 
@@ -123,7 +121,5 @@ def test_mim_train_and_test_installed_package(data_root, tmp_path):
         MIM, 'test', 'diffpose_mm', CONFIG, '--checkpoint',
         str(work / 'epoch_1.pth'), '--work-dir',
         str(tmp_path / 'test'), '--cfg-options', *small_run_options(data_root)
-    ],
-              env=env,
-              cwd=tmp_path)
+    ], env=env, cwd=tmp_path)
     assert_ap_table(out)

@@ -214,12 +214,10 @@ def test_smoke_run(tool, data_root, tmp_path, capsys):
 def test_mean_box_pose_is_the_mean_of_box_normalised_visible_keypoints(tool):
     infos = [
         dict(
-            bbox=np.array([[10., 20., 30., 60.]]),
-            keypoints=np.array([[[20., 20.], [0., 0.]]]),
+            bbox=np.array([[10., 20., 30., 60.]]), keypoints=np.array([[[20., 20.], [0., 0.]]]),
             keypoints_visible=np.array([[1., 0.]])),
         dict(
-            bbox=np.array([[0., 0., 100., 100.]]),
-            keypoints=np.array([[[0., 100.], [0., 0.]]]),
+            bbox=np.array([[0., 0., 100., 100.]]), keypoints=np.array([[[0., 100.], [0., 0.]]]),
             keypoints_visible=np.array([[1., 0.]]))
     ]
     # joint 0: (0.5, 0) and (0, 1) in box coordinates; joint 1 is never visible -> box centre

@@ -70,8 +70,7 @@ def test_load_run_builds_the_model_with_an_mmengine_checkpoint(tmp_path, mmpose_
     loss.update(np.float64(1.))
     torch.save(
         dict(
-            meta=dict(epoch=1, seed=np.int64(0)),
-            state_dict=model.state_dict(),
+            meta=dict(epoch=1, seed=np.int64(0)), state_dict=model.state_dict(),
             message_hub=dict(log_scalars={'train/loss': loss})), str(work_dir / 'epoch_1.pth'))
     (work_dir / 'last_checkpoint').write_text(str(tmp_path / 'elsewhere' / 'epoch_1.pth'))  # moved work dir
     loaded_cfg, loaded = load_run(str(work_dir), cfg_options={'model.test_cfg.num_noise_groups': 2})

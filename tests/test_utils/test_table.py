@@ -8,24 +8,22 @@ ROWS = [['delta2', 10, '71.5 ± 0.4'], ['heatmap_head', '-', 8.0]]
 
 
 def test_markdown_exact():
-    assert render_table(
-        HEADER, ROWS, align='lrr') == '\n'.join([
-            '| run          |  N |         AP |',
-            '|--------------|---:|-----------:|',
-            '| delta2       | 10 | 71.5 ± 0.4 |',
-            '| heatmap_head |  - |        8.0 |',
-        ])
+    assert render_table(HEADER, ROWS, align='lrr') == '\n'.join([
+        '| run          |  N |         AP |',
+        '|--------------|---:|-----------:|',
+        '| delta2       | 10 | 71.5 ± 0.4 |',
+        '| heatmap_head |  - |        8.0 |',
+    ])
     # default: every column left aligned, a plain rule
     assert render_table(['a', 'bb'], [['ccc', 'd']]) == '| a   | bb |\n|-----|----|\n| ccc | d  |'
 
 
 def test_text_exact():
-    assert render_table(
-        HEADER, ROWS, align='lrr', markdown=False) == '\n'.join([
-            'run            N          AP',
-            'delta2        10  71.5 ± 0.4',
-            'heatmap_head   -         8.0',
-        ])
+    assert render_table(HEADER, ROWS, align='lrr', markdown=False) == '\n'.join([
+        'run            N          AP',
+        'delta2        10  71.5 ± 0.4',
+        'heatmap_head   -         8.0',
+    ])
     # no trailing spaces after a left-aligned last column
     assert render_table(['x', 'y'], [['1', 'long']], markdown=False) == 'x  y\n1  long'
 

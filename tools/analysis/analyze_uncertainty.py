@@ -194,10 +194,8 @@ def uncertainty_table(runs: Dict[str, Dict[str, np.ndarray]], thr: float = 0.5) 
             columns = {}
             for col, m in masks.items():
                 columns[col] = dict(
-                    spearman=spearman(values[m], error[m]),
-                    auroc=auroc(values[m], wrong[m]),
-                    wrong=float(wrong[m].mean()) if m.any() else float('nan'),
-                    num=int(m.sum()))
+                    spearman=spearman(values[m], error[m]), auroc=auroc(values[m], wrong[m]),
+                    wrong=float(wrong[m].mean()) if m.any() else float('nan'), num=int(m.sum()))
             rows.append(dict(run=run, signal=signal, columns=columns))
     return rows
 
@@ -241,12 +239,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--out', help='also write the table (and settings) to this json file')
     parser.add_argument('--thr', type=float, default=0.5, help='a joint is wrong above this error (head sizes)')
     parser.add_argument('--batch-size', type=int, default=32, help='samples per test_step')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        default={},
-        help='key=value overrides applied to every run, e.g. model.test_cfg.num_noise_groups=1')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+                        help='key=value overrides applied to every run, e.g. model.test_cfg.num_noise_groups=1')
     args = parser.parse_args(argv)
     if args.batch_size < 1:
         parser.error(f'--batch-size must be >= 1, got {args.batch_size}')
@@ -263,11 +257,8 @@ def main(argv: Optional[List[str]] = None) -> List[dict]:
         cfg, model = load_run(work_dir, args.data_root, args.cfg_options)
         runs[name] = collect_records(cfg, model, args.batch_size)
         ds_cfg = cfg.val_dataloader.dataset
-        settings[name] = dict(
-            work_dir=work_dir,
-            ann_file=osp.join(ds_cfg.get('data_root') or '', ds_cfg.ann_file),
-            diffusion=hasattr(model.head, 'diffusion'),
-            test_cfg=dict(model.test_cfg))
+        settings[name] = dict(work_dir=work_dir, ann_file=osp.join(ds_cfg.get('data_root') or '', ds_cfg.ann_file),
+                              diffusion=hasattr(model.head, 'diffusion'), test_cfg=dict(model.test_cfg))
     rows = uncertainty_table(runs, args.thr)
     print(f'Uncertainty vs error on the GT-box validation samples (error in head sizes; wrong = error > {args.thr:g};'
           ' rho: Spearman of the signal with the error, AUROC: of the signal for wrong joints)')
@@ -279,9 +270,7 @@ def main(argv: Optional[List[str]] = None) -> List[dict]:
     if args.out:
         with open(args.out, 'w') as f:
             json.dump(
-                _json_safe(dict(thr=args.thr, columns=list(COLUMNS), runs=settings, rows=rows)),
-                f,
-                indent=2,
+                _json_safe(dict(thr=args.thr, columns=list(COLUMNS), runs=settings, rows=rows)), f, indent=2,
                 default=str)
         print(f'written to {args.out}')
     return rows

@@ -49,24 +49,16 @@ MIN_PIPELINE_HEIGHT = 256  # smaller network inputs are enlarged by an integer f
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Browse a video pose dataset (one PNG per sample)')
     parser.add_argument('config', help='config file path')
-    parser.add_argument(
-        '--split',
-        default='train',
-        choices=['train', 'val', 'test'],
-        help='which <split>_dataloader of the config to browse')
+    parser.add_argument('--split', default='train', choices=['train', 'val', 'test'],
+                        help='which <split>_dataloader of the config to browse')
     parser.add_argument('--out-dir', default='work_dirs/browse_video_dataset', help='folder the PNGs are written to')
     parser.add_argument('--num', type=int, default=10, help='number of samples, taken evenly over the dataset')
     parser.add_argument(
-        '--phase',
-        default='pipeline',
-        choices=['pipeline', 'original'],
+        '--phase', default='pipeline', choices=['pipeline', 'original'],
         help='"pipeline": frames after the config pipeline (crop/flip/affine); '
         '"original": the frames as loaded from disk, with the box')
     parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of the config, xxx=yyy format, e.g. '
+        '--cfg-options', nargs='+', action=DictAction, help='override settings of the config, xxx=yyy format, e.g. '
         'train_dataloader.dataset.num_adjacent=1')
     args = parser.parse_args(argv)
     if args.num < 1:
@@ -127,12 +119,8 @@ def _label(img: np.ndarray, text: str) -> None:
     cv2.putText(img, text, (2, h + 2), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
 
 
-def render_sample(visualizer: PoseLocalVisualizer,
-                  frames: List[np.ndarray],
-                  key: int,
-                  instances: InstanceData,
-                  frame_names: Sequence[str],
-                  heatmaps: Optional[torch.Tensor] = None,
+def render_sample(visualizer: PoseLocalVisualizer, frames: List[np.ndarray], key: int, instances: InstanceData,
+                  frame_names: Sequence[str], heatmaps: Optional[torch.Tensor] = None,
                   draw_bbox: bool = False) -> np.ndarray:
     """Draw one sample as a row of panels.
 
@@ -233,17 +221,12 @@ def main(argv: Optional[Sequence[str]] = None) -> List[str]:
         if visualizer is None:
             h, w = frames[0].shape[:2]
             radius = max(2, round(min(h, w) / 50))
-            visualizer = PoseLocalVisualizer(
-                name=f'browse_video_dataset_{id(dataset)}', radius=radius, line_width=max(1, round(radius / 2)))
+            visualizer = PoseLocalVisualizer(name=f'browse_video_dataset_{id(dataset)}', radius=radius,
+                                             line_width=max(1, round(radius / 2)))
             visualizer.set_dataset_meta(dataset.metainfo)
-        image = render_sample(
-            visualizer,
-            frames,
-            len(frames) // 2,
-            instances,
-            _frame_stems(frame_paths, len(frames)),
-            heatmaps,
-            draw_bbox=args.phase == 'original')
+        image = render_sample(visualizer, frames,
+                              len(frames) // 2, instances, _frame_stems(frame_paths, len(frames)), heatmaps,
+                              draw_bbox=args.phase == 'original')
         video = osp.basename(osp.dirname(img_path))
         stem = osp.splitext(osp.basename(img_path))[0]
         out_file = osp.join(args.out_dir, f'{idx:05d}_{video}_{stem}.png')

@@ -73,14 +73,8 @@ DIFF_COLUMNS = ('Total', 'Total (degraded)')  # paired differences to the refere
 LONG_SCHEDULE = 3  # x the config's epochs
 # The paper's diffusion settings (Algorithm 1 with DiffusionDet's signal space); the `paper` row sets them all,
 # each `fixes` row one of them.
-PAPER_HEAD = dict(
-    signal_scale=2.0,
-    input_mode='clamp',
-    last_step_prob=0.,
-    heatmap_norm_cfg=dict(type='BN'),
-    step_condition='input',
-    self_condition=False,
-    num_train_draws=1)
+PAPER_HEAD = dict(signal_scale=2.0, input_mode='clamp', last_step_prob=0., heatmap_norm_cfg=dict(type='BN'),
+                  step_condition='input', self_condition=False, num_train_draws=1)
 DIFFUSION_KEYS = ('signal_scale', 'input_mode', 'last_step_prob')  # live in model.head.diffusion
 # What each `fixes` row sets back: the paper's diffusion settings, and PyTorch's default initialisation of the
 # head (``init_cfg=[]``) that DiffPoseHead had before it took MMPose's HeatmapHead initialisation.
@@ -90,43 +84,23 @@ UNDO_FIXES = dict(PAPER_HEAD, init_cfg=[])
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--config', default=DEFAULT_CONFIG, help='base config (DiffPose, δ=2)')
-    parser.add_argument(
-        '--data-root',
-        default='data/synthetic_posetrack18',
-        help='dataset root; the synthetic data is generated there if it does not exist')
+    parser.add_argument('--data-root', default='data/synthetic_posetrack18',
+                        help='dataset root; the synthetic data is generated there if it does not exist')
     parser.add_argument('--out-dir', default='work_dirs/ablations', help='work dirs, table and json')
     parser.add_argument(
-        '--name',
-        default='ablations',
-        help='the table is written to <out-dir>/<name>.md and .json '
+        '--name', default='ablations', help='the table is written to <out-dir>/<name>.md and .json '
         '(commands that share an --out-dir share its runs)')
-    parser.add_argument(
-        '--epochs',
-        type=int,
-        help="training epochs (default: the config's); epoch-based "
-        'LR milestones are scaled with it')
-    parser.add_argument(
-        '--seeds',
-        type=int,
-        nargs='+',
-        default=[0],
-        help='randomness.seed of the runs: every '
-        'training row is trained once per seed')
-    parser.add_argument(
-        '--only',
-        nargs='*',
-        choices=EXPERIMENTS,
-        default=list(EXPERIMENTS),
-        help='experiments to run besides the δ=2 DiffPose reference (always trained)')
+    parser.add_argument('--epochs', type=int, help="training epochs (default: the config's); epoch-based "
+                        'LR milestones are scaled with it')
+    parser.add_argument('--seeds', type=int, nargs='+', default=[0], help='randomness.seed of the runs: every '
+                        'training row is trained once per seed')
+    parser.add_argument('--only', nargs='*', choices=EXPERIMENTS, default=list(EXPERIMENTS),
+                        help='experiments to run besides the δ=2 DiffPose reference (always trained)')
     parser.add_argument('--noise-groups', type=int, nargs='+', default=[1, 5, 10], help='N of Table 6')
     parser.add_argument('--sampling-steps', type=int, nargs='+', default=[1, 2, 4], help='steps of Table 7')
     parser.add_argument('--etas', type=float, nargs='+', default=[0., 1.], help='DDIM eta values')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        default={},
-        help='key=value overrides applied to every run (before the variant changes)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+                        help='key=value overrides applied to every run (before the variant changes)')
     args = parser.parse_args(argv)
     if args.epochs is not None and args.epochs < 1:
         parser.error(f'--epochs must be >= 1, got {args.epochs}')
@@ -425,13 +399,10 @@ def mean_pose_in_box(cfg: Config, work_dir: str) -> Dict[str, float]:
         x1, y1, x2, y2 = np.asarray(info['bbox'], dtype=np.float32).reshape(4)
         score = np.asarray(info['bbox_score'], dtype=np.float32).reshape(1)
         keypoints = (np.array([x1, y1]) + pose * np.array([x2 - x1, y2 - y1])).astype(np.float32)[None]
-        sample = dict(
-            id=info['id'],
-            img_id=info['img_id'],
-            img_path=info['img_path'],
-            category_id=int(info.get('category_id', 1)),
-            pred_instances=dict(keypoints=keypoints, keypoint_scores=np.repeat(score, len(pose))[None]),
-            gt_instances=dict(bbox_scores=score))
+        sample = dict(id=info['id'], img_id=info['img_id'], img_path=info['img_path'],
+                      category_id=int(info.get('category_id', 1)),
+                      pred_instances=dict(keypoints=keypoints, keypoint_scores=np.repeat(score, len(pose))[None]),
+                      gt_instances=dict(bbox_scores=score))
         if 'raw_ann_info' in info:  # GT boxes: lets a metric without ann_file build its COCO GT
             sample['raw_ann_info'] = info['raw_ann_info']
         data_samples.append(sample)
@@ -439,8 +410,8 @@ def mean_pose_in_box(cfg: Config, work_dir: str) -> Dict[str, float]:
     evaluator.dataset_meta = metainfo
     evaluator.process(data_samples)
     metrics = with_degraded_total(evaluator.evaluate(len(data_samples)), evaluator)
-    print_log(
-        '[run_ablations] mean pose in box: ' + ', '.join(f'{k}={v:.4f}' for k, v in metrics.items()), logger='current')
+    print_log('[run_ablations] mean pose in box: ' + ', '.join(f'{k}={v:.4f}' for k, v in metrics.items()),
+              logger='current')
     return metrics
 
 
@@ -481,27 +452,15 @@ def _values(metrics: Dict[str, float]) -> Dict[str, float]:
     return values
 
 
-def make_row(name: str,
-             paper: str,
-             per_seed: Dict[int, Dict[str, float]],
-             reference: Optional[Dict[int, Dict[str, float]]] = None,
-             **extra) -> dict:
+def make_row(name: str, paper: str, per_seed: Dict[int, Dict[str, float]],
+             reference: Optional[Dict[int, Dict[str, float]]] = None, **extra) -> dict:
     """One table row from the metrics of each seed: ``values`` and ``std`` per column (over seeds; std with
     ``ddof=1``, NaN for one seed) and, against the reference row's metrics of the same seeds, ``diff`` and
     ``diff_std`` of the paired per-seed differences in ``DIFF_COLUMNS``."""
     seeds = sorted(per_seed)
     table = {s: _values(per_seed[s]) for s in seeds}
-    row = dict(
-        name=name,
-        paper=paper,
-        seeds=seeds,
-        per_seed=table,
-        metrics=per_seed,
-        values={},
-        std={},
-        diff={},
-        diff_std={},
-        **extra)
+    row = dict(name=name, paper=paper, seeds=seeds, per_seed=table, metrics=per_seed, values={}, std={}, diff={},
+               diff_std={}, **extra)
     for col in COLUMNS:
         v = np.array([table[s][col] for s in seeds], dtype=np.float64)
         row['values'][col] = float(v.mean())
@@ -551,8 +510,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     if not osp.isdir(args.data_root):
         from diffpose_mm.testing import make_synthetic_posetrack
-        print_log(
-            f'[run_ablations] {args.data_root} does not exist: generating the synthetic data there', logger='current')
+        print_log(f'[run_ablations] {args.data_root} does not exist: generating the synthetic data there',
+                  logger='current')
         make_synthetic_posetrack(args.data_root)
     os.makedirs(args.out_dir, exist_ok=True)
     default = default_sampling(base_config(args))
@@ -585,20 +544,13 @@ def main(argv: Optional[List[str]] = None) -> int:
             results.setdefault(key, dict(label=label, paper=paper, per_seed={}, settings=settings))
             results[key]['per_seed'][seed] = metrics
         if 'mean_pose' in args.only and seed == args.seeds[0]:  # no training: the same for every seed
-            results['mean_pose'] = dict(
-                label='Mean pose in box',
-                paper='- (no training)',
-                per_seed={seed: mean_pose_in_box(cfg, out('mean_pose'))})
+            results['mean_pose'] = dict(label='Mean pose in box', paper='- (no training)',
+                                        per_seed={seed: mean_pose_in_box(cfg, out('mean_pose'))})
 
     reference = results['delta2']['per_seed']
     rows = [
-        make_row(
-            r['label'],
-            r['paper'],
-            r['per_seed'],
-            reference if key != 'mean_pose' else None,
-            run=key,
-            settings=r.get('settings', default)) for key, r in results.items()
+        make_row(r['label'], r['paper'], r['per_seed'], reference if key != 'mean_pose' else None, run=key,
+                 settings=r.get('settings', default)) for key, r in results.items()
     ]
     seeds = ', '.join(map(str, args.seeds))
     caption = (f'DiffPose ablations on {args.data_root} ({base_config(args).train_cfg.max_epochs} epochs per '

@@ -27,14 +27,9 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     start = time.time()
-    summary = make_synthetic_posetrack(
-        args.out,
-        seed=args.seed,
-        num_train_videos=args.num_train_videos,
-        num_val_videos=args.num_val_videos,
-        train_frames=args.train_frames,
-        val_frames=args.val_frames,
-        img_size=tuple(args.img_size))
+    summary = make_synthetic_posetrack(args.out, seed=args.seed, num_train_videos=args.num_train_videos,
+                                       num_val_videos=args.num_val_videos, train_frames=args.train_frames,
+                                       val_frames=args.val_frames, img_size=tuple(args.img_size))
     print(f'wrote {args.out} in {time.time() - start:.1f}s: ' + ', '.join(f'{k}={v}' for k, v in summary.items()))
 
 

@@ -101,14 +101,8 @@ def convert_video(data: dict, src: str, img_root: Optional[str] = None) -> dict:
             image_id = posetrack_image_id(vid, index - 1)
         except ValueError as e:
             raise ValueError(f'{src}: {name!r}: {e}') from e
-        img = dict(
-            file_name=name,
-            id=image_id,
-            frame_id=image_id,
-            vid_id=f'{vid:06d}',
-            nframes=nframes,
-            ignore_regions_x=[],
-            ignore_regions_y=[])
+        img = dict(file_name=name, id=image_id, frame_id=image_id, vid_id=f'{vid:06d}', nframes=nframes,
+                   ignore_regions_x=[], ignore_regions_y=[])
         if img_root is not None and osp.isfile(osp.join(img_root, name)):
             img['width'], img['height'] = _image_size(osp.join(img_root, name))
         for region in entry.get('ignore_regions', []) or []:
@@ -133,16 +127,10 @@ def convert_video(data: dict, src: str, img_root: Optional[str] = None) -> dict:
                 keypoints[3 * slot:3 * slot + 3] = [x, y, float(vis)]
                 xs.append(x)
                 ys.append(y)
-            ann = dict(
-                id=image_id * 100 + k,
-                image_id=image_id,
-                category_id=1,
-                iscrowd=False,
-                track_id=int(_scalar(rect.get('track_id', k), src, 'track_id')),
-                bbox_head=[head[0], head[1], head[2] - head[0], head[3] - head[1]],
-                keypoints=keypoints,
-                num_keypoints=len(xs),
-                scores=[])
+            ann = dict(id=image_id * 100 + k, image_id=image_id, category_id=1, iscrowd=False,
+                       track_id=int(_scalar(rect.get('track_id', k), src, 'track_id')),
+                       bbox_head=[head[0], head[1], head[2] - head[0],
+                                  head[3] - head[1]], keypoints=keypoints, num_keypoints=len(xs), scores=[])
             if xs:
                 has_points = True
                 cx, cy = (max(xs) + min(xs)) / 2, (max(ys) + min(ys)) / 2
@@ -162,9 +150,7 @@ def convert_video(data: dict, src: str, img_root: Optional[str] = None) -> dict:
     return dict(images=images, annotations=annotations, categories=[PERSON_CATEGORY])
 
 
-def convert_posetrack17(inputs: Sequence[str],
-                        out_dir: str,
-                        split: str,
+def convert_posetrack17(inputs: Sequence[str], out_dir: str, split: str,
                         img_root: Optional[str] = None) -> Dict[str, int]:
     """Convert PoseTrack17 video jsons (files, or directories of them) and write the outputs.
 
@@ -199,9 +185,7 @@ def main(argv=None):
     parser.add_argument('--out', required=True, help='output annotation folder')
     parser.add_argument('--split', required=True, help='split name, e.g. train or val')
     parser.add_argument(
-        '--img-root',
-        default=None,
-        help='dataset root holding the images: fills width/height and counts '
+        '--img-root', default=None, help='dataset root holding the images: fills width/height and counts '
         'the frames of each video for nframes')
     args = parser.parse_args(argv)
     summary = convert_posetrack17(args.inputs, args.out, args.split, args.img_root)

@@ -36,19 +36,17 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('img_dir', help='PoseTrack image folder, searched recursively')
     parser.add_argument('--out', required=True, help='output detection json file')
     parser.add_argument('--checkpoint', help='detector checkpoint (random weights without it)')
+    parser.add_argument('--ann-file', help='COCO-style annotation file: write image_id entries and '
+                        'only detect on its images')
     parser.add_argument(
-        '--ann-file', help='COCO-style annotation file: write image_id entries and '
-        'only detect on its images')
-    parser.add_argument(
-        '--data-root',
-        help='root that image_name is relative to (without '
+        '--data-root', help='root that image_name is relative to (without '
         '--ann-file); default: the folder above "images" in IMG_DIR, else IMG_DIR')
     parser.add_argument('--score-thr', type=float, default=0.3, help='keep boxes scoring at least this')
-    parser.add_argument(
-        '--det-cat-id', type=int, default=0, help='label of "person" in the detector (0 for COCO detectors)')
+    parser.add_argument('--det-cat-id', type=int, default=0,
+                        help='label of "person" in the detector (0 for COCO detectors)')
     parser.add_argument('--device', default='cpu', help='e.g. cpu, cuda:0')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction, help='override detector config settings, key=value')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override detector config settings, key=value')
     return parser.parse_args(argv)
 
 
@@ -80,10 +78,8 @@ def detect_people(model, img_path: str, det_cat_id: int, score_thr: float) -> Li
     boxes = []
     for (x1, y1, x2, y2), score in zip(pred.bboxes[keep], pred.scores[keep]):
         boxes.append(
-            dict(
-                bbox=[round(float(v), 2) for v in (x1, y1, x2 - x1, y2 - y1)],
-                score=round(float(score), 5),
-                category_id=1))
+            dict(bbox=[round(float(v), 2) for v in (x1, y1, x2 - x1, y2 - y1)], score=round(float(score), 5),
+                 category_id=1))
     return boxes
 
 

@@ -10,8 +10,8 @@ num_adjacent = 2  # δ; also set in the datasets, where tools/analysis/run_ablat
 
 model = dict(
     type='VideoTopdownPoseEstimator',
-    data_preprocessor=dict(
-        type='VideoPoseDataPreprocessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], bgr_to_rgb=True),
+    data_preprocessor=dict(type='VideoPoseDataPreprocessor', mean=[123.675, 116.28, 103.53],
+                           std=[58.395, 57.12, 57.375], bgr_to_rgb=True),
     neck=dict(type='STRLNeck', num_frames=2 * num_adjacent + 1),
     head=dict(
         type='DiffPoseHead',
@@ -41,30 +41,15 @@ val_pipeline = [
     dict(type='PackPoseInputs')
 ]
 train_dataloader = dict(
-    batch_size=16,
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler'),
-    dataset=dict(
-        type='PoseTrackVideoDataset',
-        data_root=data_root,
-        ann_file='annotations/posetrack18_train.json',
-        num_adjacent=num_adjacent,
-        pipeline=train_pipeline))
+    batch_size=16, num_workers=4, persistent_workers=True, sampler=dict(type='DefaultSampler'),
+    dataset=dict(type='PoseTrackVideoDataset', data_root=data_root, ann_file='annotations/posetrack18_train.json',
+                 num_adjacent=num_adjacent, pipeline=train_pipeline))
 val_dataloader = dict(
-    batch_size=16,
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False, round_up=False),
-    dataset=dict(
-        type='PoseTrackVideoDataset',
-        data_root=data_root,
-        ann_file='annotations/posetrack18_val.json',
-        bbox_file=data_root + 'annotations/posetrack18_val_human_detections.json',
-        filter_cfg=dict(bbox_score_thr=0.4),
-        num_adjacent=num_adjacent,
-        test_mode=True,
-        pipeline=val_pipeline))
+    batch_size=16, num_workers=4, persistent_workers=True, sampler=dict(type='DefaultSampler', shuffle=False,
+                                                                        round_up=False),
+    dataset=dict(type='PoseTrackVideoDataset', data_root=data_root, ann_file='annotations/posetrack18_val.json',
+                 bbox_file=data_root + 'annotations/posetrack18_val_human_detections.json',
+                 filter_cfg=dict(bbox_score_thr=0.4), num_adjacent=num_adjacent, test_mode=True, pipeline=val_pipeline))
 test_dataloader = val_dataloader
 # PoseTrack per-joint AP (poseval protocol, GT folder annotations/val/) and COCO AP
 val_evaluator = dict(type='PoseTrackMetric', ann_file=data_root + 'annotations/posetrack18_val.json')

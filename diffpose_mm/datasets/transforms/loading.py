@@ -35,18 +35,15 @@ class LoadVideoFrames(BaseTransform):
     frame raises ``FileNotFoundError`` and an undecodable one ``ValueError``, both naming the file.
     """
 
-    def __init__(self,
-                 to_float32: bool = False,
-                 color_type: str = 'color',
-                 imdecode_backend: str = 'cv2',
+    def __init__(self, to_float32: bool = False, color_type: str = 'color', imdecode_backend: str = 'cv2',
                  backend_args: Optional[dict] = None):
         self.to_float32 = to_float32
         self.color_type = color_type
         self.imdecode_backend = imdecode_backend
         self.backend_args = backend_args
         # every frame is read and decoded by mmcv's single-image loader
-        self._load_frame = LoadImageFromFile(
-            to_float32=to_float32, color_type=color_type, imdecode_backend=imdecode_backend, backend_args=backend_args)
+        self._load_frame = LoadImageFromFile(to_float32=to_float32, color_type=color_type,
+                                             imdecode_backend=imdecode_backend, backend_args=backend_args)
 
     def _load(self, path: str) -> np.ndarray:
         try:

@@ -58,8 +58,7 @@ def remove_ignored_points(keypoints: np.ndarray, keypoints_visible: np.ndarray,
     return visible
 
 
-def match_frame(gt: Dict[str, np.ndarray],
-                pred: Dict[str, np.ndarray],
+def match_frame(gt: Dict[str, np.ndarray], pred: Dict[str, np.ndarray],
                 dist_thr: float = 0.5) -> Tuple[np.ndarray, np.ndarray]:
     """Assign the predicted people of one frame to GT people and label their joints.
 

@@ -215,9 +215,7 @@ def evaluate_posetrack_dir(gt_dir: str, pred_dir: str, dist_thr: float = 0.5) ->
     return summarize_posetrack_ap(posetrack_joint_ap(*load_posetrack_dir(gt_dir, pred_dir), dist_thr))
 
 
-def write_posetrack_predictions(gt_dir: str,
-                                out_dir: str,
-                                preds: Dict[object, List[dict]],
+def write_posetrack_predictions(gt_dir: str, out_dir: str, preds: Dict[object, List[dict]],
                                 keypoint_names: Sequence[str] = POSETRACK18_KEYPOINTS) -> List[str]:
     """Write one PoseTrack18-layout prediction file per GT file, covering every GT frame.
 
@@ -247,16 +245,11 @@ def write_posetrack_predictions(gt_dir: str,
                 kpts = np.concatenate([
                     np.asarray(person['keypoints'], np.float64).reshape(-1, 2),
                     np.asarray(person['keypoint_scores'], np.float64).reshape(-1, 1)
-                ],
-                                      axis=1)
+                ], axis=1)
                 annotations.append(
-                    dict(
-                        image_id=image['id'],
-                        category_id=1,
-                        track_id=track_id,
-                        keypoints=kpts.reshape(-1).tolist(),
-                        scores=np.asarray(person['scores'], np.float64).reshape(-1).tolist(),
-                        score=float(person['score'])))
+                    dict(image_id=image['id'], category_id=1, track_id=track_id, keypoints=kpts.reshape(-1).tolist(),
+                         scores=np.asarray(person['scores'],
+                                           np.float64).reshape(-1).tolist(), score=float(person['score'])))
         path = osp.join(out_dir, name)
         write_json(dict(images=images, annotations=annotations, categories=[category]), path)
         written.append(path)

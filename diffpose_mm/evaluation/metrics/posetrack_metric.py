@@ -64,18 +64,10 @@ class PoseTrackMetric(CocoMetric):
     default_prefix: Optional[str] = ''
     joint_score_modes = ('keypoint', 'keypoint_bbox')
 
-    def __init__(self,
-                 ann_file: Optional[str] = None,
-                 gt_dir: Optional[str] = None,
-                 joint_score_mode: str = 'keypoint',
-                 use_area: bool = False,
-                 score_mode: str = 'bbox_keypoint',
-                 keypoint_score_thr: float = 0.2,
-                 nms_mode: str = 'oks_nms',
-                 nms_thr: float = 0.9,
-                 format_only: bool = False,
-                 outfile_prefix: Optional[str] = None,
-                 collect_device: str = 'cpu',
+    def __init__(self, ann_file: Optional[str] = None, gt_dir: Optional[str] = None, joint_score_mode: str = 'keypoint',
+                 use_area: bool = False, score_mode: str = 'bbox_keypoint', keypoint_score_thr: float = 0.2,
+                 nms_mode: str = 'oks_nms', nms_thr: float = 0.9, format_only: bool = False,
+                 outfile_prefix: Optional[str] = None, collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         if joint_score_mode not in self.joint_score_modes:
             raise ValueError(f'joint_score_mode must be one of {self.joint_score_modes}, '
@@ -91,17 +83,10 @@ class PoseTrackMetric(CocoMetric):
                     f'PoseTrackMetric: the per-video GT folder {gt_dir}, derived from ann_file={ann_file} '
                     f'(xxx/<name>_{split}.json -> xxx/{split}/), does not exist; set gt_dir=')
         list_posetrack_files(gt_dir)  # fail now rather than after a whole test epoch
-        super().__init__(
-            ann_file=ann_file,
-            use_area=use_area,
-            score_mode=score_mode,
-            keypoint_score_thr=keypoint_score_thr,
-            nms_mode=nms_mode,
-            nms_thr=nms_thr,
-            format_only=format_only,
-            outfile_prefix=outfile_prefix,
-            collect_device=collect_device,
-            prefix=prefix)
+        super().__init__(ann_file=ann_file, use_area=use_area, score_mode=score_mode,
+                         keypoint_score_thr=keypoint_score_thr, nms_mode=nms_mode, nms_thr=nms_thr,
+                         format_only=format_only, outfile_prefix=outfile_prefix, collect_device=collect_device,
+                         prefix=prefix)
         self.gt_dir = gt_dir
         self.joint_score_mode = joint_score_mode
 
@@ -167,11 +152,8 @@ class PoseTrackMetric(CocoMetric):
                 if self.joint_score_mode == 'keypoint_bbox':
                     scores = scores * float(inst['bbox_score'])
                 preds[img_id].append(
-                    dict(
-                        keypoints=inst['keypoints'][:, :2],
-                        keypoint_scores=inst['keypoint_scores'],
-                        scores=scores,
-                        score=inst['score']))
+                    dict(keypoints=inst['keypoints'][:, :2], keypoint_scores=inst['keypoint_scores'], scores=scores,
+                         score=inst['score']))
         names = self.dataset_meta.get('keypoint_id2name') if self.dataset_meta else None
         names = [names[i] for i in range(len(names))] if names else POSETRACK18_KEYPOINTS
         pred_dir = f'{outfile_prefix}.posetrack'

@@ -42,14 +42,8 @@ def make_pt17(root: Path):
     xy = rng.uniform([20, 10], [60, 40], size=(15, 2)).round(1)
     visible = [1] * 15
     visible[4] = 0  # annotated but occluded
-    person = dict(
-        x1=[30],
-        y1=[5],
-        x2=[40],
-        y2=[12],
-        track_id=[3],
-        score=[1.0],
-        annopoints=[dict(point=[pt17_point(j, *xy[j], visible[j], wrap=j % 2 == 0) for j in range(15)])])
+    person = dict(x1=[30], y1=[5], x2=[40], y2=[12], track_id=[3], score=[1.0],
+                  annopoints=[dict(point=[pt17_point(j, *xy[j], visible[j], wrap=j % 2 == 0) for j in range(15)])])
     empty_person = dict(x1=[1], y1=[1], x2=[5], y2=[5], track_id=[4], annopoints=[])
     annolist = []
     for i in range(1, 6):
@@ -107,10 +101,7 @@ def test_converted_posetrack17_loads_with_1_based_clamping(tool, tmp_path):
     out = tmp_path / 'annotations'
     tool.convert_posetrack17([str(ann_dir)], str(out), 'val', img_root=str(tmp_path))
     ds = PoseTrackVideoDataset(
-        ann_file=str(out / 'posetrack17_val.json'),
-        data_root=str(tmp_path),
-        num_adjacent=2,
-        pipeline=[],
+        ann_file=str(out / 'posetrack17_val.json'), data_root=str(tmp_path), num_adjacent=2, pipeline=[],
         test_mode=True)
     assert len(ds) == 2  # the person without points is skipped
     got = [[int(osp.basename(p)[:8]) for p in ds.get_data_info(i)['frame_paths']] for i in range(2)]
@@ -133,9 +124,8 @@ def test_nframes_without_image_root(tool, tmp_path):
 def test_bad_input(tool, tmp_path):
     with pytest.raises(ValueError, match=r'v\.json.*"annolist"'):
         tool.convert_video(dict(images=[]), 'v.json')
-    frame = dict(
-        image=[dict(name=f'{VIDEO}/00000001.jpg')],
-        annorect=[dict(x1=[0], y1=[0], x2=[1], y2=[1], annopoints=[dict(point=[pt17_point(15, 1, 1, 1)])])])
+    frame = dict(image=[dict(name=f'{VIDEO}/00000001.jpg')],
+                 annorect=[dict(x1=[0], y1=[0], x2=[1], y2=[1], annopoints=[dict(point=[pt17_point(15, 1, 1, 1)])])])
     with pytest.raises(ValueError, match=r'v\.json.*joint id 15'):
         tool.convert_video(dict(annolist=[frame]), 'v.json')
     no_head = dict(frame, annorect=[dict(annopoints=[])])

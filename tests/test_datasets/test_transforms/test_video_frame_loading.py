@@ -52,27 +52,16 @@ def sample(paths, keypoints=None, bbox=(20., 10., 60., 90.)):
         keypoints = np.random.default_rng(0).uniform([25, 15], [55, 85], size=(17, 2))
     visible = np.ones((1, 17), np.float32)
     visible[0, 3:5] = 0  # PoseTrack ears
-    return dict(
-        frame_paths=paths,
-        img_path=paths[len(paths) // 2],
-        id=0,
-        img_id=0,
-        bbox=np.array([bbox], np.float32),
-        bbox_score=np.ones(1, np.float32),
-        keypoints=np.asarray(keypoints, np.float32).reshape(1, 17, 2),
-        keypoints_visible=visible,
-        flip_indices=META['flip_indices'],
-        upper_body_ids=META['upper_body_ids'],
-        lower_body_ids=META['lower_body_ids'])
+    return dict(frame_paths=paths, img_path=paths[len(paths) // 2], id=0, img_id=0, bbox=np.array([bbox], np.float32),
+                bbox_score=np.ones(1, np.float32), keypoints=np.asarray(keypoints, np.float32).reshape(1, 17, 2),
+                keypoints_visible=visible, flip_indices=META['flip_indices'], upper_body_ids=META['upper_body_ids'],
+                lower_body_ids=META['lower_body_ids'])
 
 
 # ----------------------------------------------------------------------------- LoadVideoFrames
 def test_loads_frames_in_order(synthetic_root):
-    ds = PoseTrackVideoDataset(
-        ann_file='annotations/posetrack18_train.json',
-        data_root=str(synthetic_root),
-        num_adjacent=2,
-        pipeline=[dict(type='LoadVideoFrames')])
+    ds = PoseTrackVideoDataset(ann_file='annotations/posetrack18_train.json', data_root=str(synthetic_root),
+                               num_adjacent=2, pipeline=[dict(type='LoadVideoFrames')])
     results = ds[3]
     assert isinstance(results['img'], list) and len(results['img']) == 5
     for img, path in zip(results['img'], results['frame_paths']):
@@ -114,13 +103,8 @@ def test_real_posetrack_frames_with_nearest_missing_frames(posetrack18_fixture):
     missing_frame='nearest' every supporting frame is the key frame, loaded as MMPose's LoadImage loads it."""
     root = posetrack18_fixture
     ds = PoseTrackVideoDataset(
-        ann_file=str(root / 'annotations' / 'test_posetrack18_val.json'),
-        data_root=str(root),
-        data_prefix=dict(img=''),
-        test_mode=True,
-        num_adjacent=2,
-        missing_frame='nearest',
-        pipeline=[dict(type='LoadVideoFrames')])
+        ann_file=str(root / 'annotations' / 'test_posetrack18_val.json'), data_root=str(root), data_prefix=dict(img=''),
+        test_mode=True, num_adjacent=2, missing_frame='nearest', pipeline=[dict(type='LoadVideoFrames')])
     single = TRANSFORMS.build(dict(type='LoadImage'))
     for i in (0, len(ds) - 1):
         results = ds[i]
@@ -281,11 +265,8 @@ def test_flip_swaps_and_mirrors_targets(tmp_path):
 
 
 def test_dataset_end_to_end(synthetic_root):
-    ds = PoseTrackVideoDataset(
-        ann_file='annotations/posetrack18_val.json',
-        data_root=str(synthetic_root),
-        num_adjacent=2,
-        pipeline=stock_pipeline().transforms)
+    ds = PoseTrackVideoDataset(ann_file='annotations/posetrack18_val.json', data_root=str(synthetic_root),
+                               num_adjacent=2, pipeline=stock_pipeline().transforms)
     packed = ds[0]
     assert packed['inputs'].shape == (5, 3, INPUT_SIZE[1], INPUT_SIZE[0])
     assert packed['data_samples'].gt_fields.heatmaps.shape == (17, HEATMAP_SIZE[1], HEATMAP_SIZE[0])

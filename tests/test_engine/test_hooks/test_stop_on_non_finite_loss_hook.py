@@ -35,15 +35,11 @@ def make_runner(work_dir, poison=False):
     x = torch.randn(4, 4, generator=g)
     torch.manual_seed(0)
     return Runner(
-        model=ToyRegressor(),
-        work_dir=str(work_dir),
-        train_dataloader=dict(
-            dataset=[dict(inputs=x[i], targets=x[i, :1]) for i in range(4)],
-            sampler=dict(type='DefaultSampler', shuffle=False),
-            batch_size=1,
-            collate_fn=dict(type='default_collate')),
-        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
-        train_cfg=dict(by_epoch=True, max_epochs=3),
+        model=ToyRegressor(), work_dir=str(work_dir),
+        train_dataloader=dict(dataset=[dict(inputs=x[i], targets=x[i, :1]) for i in range(4)],
+                              sampler=dict(type='DefaultSampler',
+                                           shuffle=False), batch_size=1, collate_fn=dict(type='default_collate')),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)), train_cfg=dict(by_epoch=True, max_epochs=3),
         default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=1)),
         custom_hooks=[dict(type='StopOnNonFiniteLossHook')] + ([PoisonSampleAfterEpoch1()] if poison else []),
         default_scope='mmpose')

@@ -44,8 +44,8 @@ class _ToySamplingModel(BaseModel):
     def __init__(self, test_cfg=None):
         super().__init__()
         self.linear = nn.Linear(1, 1)
-        self.test_cfg = test_cfg if test_cfg is not None else dict(
-            flip_test=True, num_noise_groups=1, sampling_steps=1, seed=1)
+        self.test_cfg = test_cfg if test_cfg is not None else dict(flip_test=True, num_noise_groups=1, sampling_steps=1,
+                                                                   seed=1)
 
     def forward(self, inputs, data_samples=None, mode='tensor'):
         cfg = self.test_cfg
@@ -72,8 +72,7 @@ class _ToySamplingMetric(BaseMetric):
 
     def compute_metrics(self, results):
         return dict(
-            score=float(sum(r['n'] * 10 + r['steps'] for r in results)) / len(results),
-            eta=float(results[0]['eta']),
+            score=float(sum(r['n'] * 10 + r['steps'] for r in results)) / len(results), eta=float(results[0]['eta']),
             seed=results[0]['seed'])
 
 
@@ -99,18 +98,11 @@ class _CountingHook(Hook):
 
 def make_runner(tmp_path, test_cfg, model=None):
     return Runner(
-        model=model or dict(type='_ToySamplingModel'),
-        work_dir=str(tmp_path),
-        test_dataloader=dict(
-            dataset=ToySet(),
-            sampler=dict(type='DefaultSampler', shuffle=False),
-            batch_size=2,
-            collate_fn=dict(type='default_collate'),
-            num_workers=0),
-        test_evaluator=dict(type='_ToySamplingMetric'),
-        test_cfg=test_cfg,
-        custom_hooks=[dict(type='_CountingHook')],
-        default_scope='mmpose',
+        model=model or dict(type='_ToySamplingModel'), work_dir=str(tmp_path),
+        test_dataloader=dict(dataset=ToySet(), sampler=dict(type='DefaultSampler', shuffle=False), batch_size=2,
+                             collate_fn=dict(type='default_collate'),
+                             num_workers=0), test_evaluator=dict(type='_ToySamplingMetric'), test_cfg=test_cfg,
+        custom_hooks=[dict(type='_CountingHook')], default_scope='mmpose',
         experiment_name=f'test_sampling_sweep_{uuid.uuid4().hex}')  # a unique DefaultScope instance
 
 
@@ -172,8 +164,8 @@ def test_sweep_from_cfg_options(tmp_path):
 
 def test_single_settings_come_from_model_test_cfg(tmp_path):
     """Without a sweep, MMEngine's own TestLoop tests the settings in model.test_cfg; no other place sets them."""
-    runner = make_runner(
-        tmp_path, dict(), model=dict(type='_ToySamplingModel', test_cfg=dict(num_noise_groups=5, sampling_steps=2)))
+    runner = make_runner(tmp_path, dict(), model=dict(type='_ToySamplingModel',
+                                                      test_cfg=dict(num_noise_groups=5, sampling_steps=2)))
     assert runner.test()['toy/score'] == 52.
     assert not (Path(runner.log_dir) / 'diffusion_sampling_sweep.json').exists()
     counter = next(h for h in runner.hooks if isinstance(h, _CountingHook))
@@ -198,7 +190,7 @@ def test_bad_sweep_entries_name_the_entry(sweep, match):
 
 
 def test_model_without_test_cfg(tmp_path):
-    runner = make_runner(
-        tmp_path, dict(type='SamplingSweepTestLoop', sweep=[(1, 1)]), model=dict(type='_NoTestCfgModel'))
+    runner = make_runner(tmp_path, dict(type='SamplingSweepTestLoop', sweep=[(1, 1)]),
+                         model=dict(type='_NoTestCfgModel'))
     with pytest.raises(TypeError, match='needs a model with a `test_cfg` dict'):
         runner.test()

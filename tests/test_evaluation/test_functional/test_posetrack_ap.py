@@ -35,12 +35,8 @@ def gt_frame(people, visible=None, ignore_regions=(), is_labeled=True) -> dict:
     vis = np.ones(kpts.shape[:2], bool) if visible is None else np.array(visible, bool)
     # head box 30 x 40 (head size 30 px) above each person's first joint
     heads = np.array([[p[0, 0], p[0, 1] - 40., p[0, 0] + 30., p[0, 1]] for p in kpts]).reshape(-1, 4)
-    return dict(
-        keypoints=kpts,
-        keypoints_visible=vis,
-        head_bboxes=heads,
-        ignore_regions=list(ignore_regions),
-        is_labeled=is_labeled)
+    return dict(keypoints=kpts, keypoints_visible=vis, head_bboxes=heads, ignore_regions=list(ignore_regions),
+                is_labeled=is_labeled)
 
 
 def pred_frame(people, scores, visible=None) -> dict:

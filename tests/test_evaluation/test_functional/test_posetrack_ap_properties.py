@@ -30,8 +30,7 @@ def scene(seed: int, num_frames: int = 4) -> tuple:
     for _ in range(num_frames):
         num_gt = int(rng.integers(1, 5))
         origin = np.stack([400. * np.arange(num_gt) + rng.uniform(0, 50, num_gt),
-                           rng.uniform(100, 300, num_gt)],
-                          axis=1)
+                           rng.uniform(100, 300, num_gt)], axis=1)
         gt_kpts = origin[:, None] + rng.uniform((0, 0), (120, 200), (num_gt, J, 2))
         gt_vis = rng.random((num_gt, J)) < 0.85
         # head box (x1, y1, x2, y2) just above the person, 0.6 * diagonal in [13, 38] px
@@ -54,8 +53,8 @@ def scene(seed: int, num_frames: int = 4) -> tuple:
         preds.append(
             dict(
                 keypoints=np.array(pr_kpts).reshape(-1, J, 2)[order],
-                keypoints_visible=np.array(pr_vis, bool).reshape(-1, J)[order],
-                keypoint_scores=rng.random((len(order), J))))
+                keypoints_visible=np.array(pr_vis, bool).reshape(-1, J)[order], keypoint_scores=rng.random(
+                    (len(order), J))))
     return gts, preds
 
 
@@ -67,8 +66,8 @@ def frame_labels(gt: dict, pred: dict) -> np.ndarray:
 def with_person(pred: dict, index: int, kpts, vis, scores) -> dict:
     """``pred`` with one person inserted at position ``index``."""
     return dict(
-        keypoints=np.insert(pred['keypoints'], index, kpts, axis=0),
-        keypoints_visible=np.insert(pred['keypoints_visible'], index, vis, axis=0),
+        keypoints=np.insert(pred['keypoints'], index, kpts,
+                            axis=0), keypoints_visible=np.insert(pred['keypoints_visible'], index, vis, axis=0),
         keypoint_scores=np.insert(pred['keypoint_scores'], index, scores, axis=0))
 
 
@@ -144,11 +143,8 @@ def test_invariant_to_scaling_and_shifting_the_image(seed, scale, shift):
 
     shift = np.array(shift)
     moved_gts = [
-        dict(
-            g,
-            keypoints=g['keypoints'] * scale + shift,
-            head_bboxes=g['head_bboxes'] * scale + np.tile(shift, 2),
-            ignore_regions=[r * scale + shift for r in g['ignore_regions']]) for g in gts
+        dict(g, keypoints=g['keypoints'] * scale + shift, head_bboxes=g['head_bboxes'] * scale + np.tile(shift, 2),
+             ignore_regions=[r * scale + shift for r in g['ignore_regions']]) for g in gts
     ]
     moved_preds = [dict(p, keypoints=p['keypoints'] * scale + shift) for p in preds]
     np.testing.assert_allclose(posetrack_joint_ap(moved_gts, moved_preds), ap)

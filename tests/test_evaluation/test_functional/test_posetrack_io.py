@@ -202,22 +202,9 @@ def test_errors_name_the_file(gt_dir, gt_videos, tmp_path):
 # Annotated GT joints per evaluated joint in the real fixture, counted by hand from annotations/val/*.json
 # (keypoints with v > 0), in poseval's 15-joint order; the right knee of 003418 lies inside an ignore region,
 # so right_knee is 11 - 1 = 10.
-FIXTURE_NUM_GT = dict(
-    right_ankle=10,
-    right_knee=10,
-    right_hip=13,
-    left_hip=13,
-    left_knee=10,
-    left_ankle=10,
-    right_wrist=11,
-    right_elbow=14,
-    right_shoulder=14,
-    left_shoulder=14,
-    left_elbow=10,
-    left_wrist=11,
-    head_bottom=14,
-    nose=13,
-    head_top=14)
+FIXTURE_NUM_GT = dict(right_ankle=10, right_knee=10, right_hip=13, left_hip=13, left_knee=10, left_ankle=10,
+                      right_wrist=11, right_elbow=14, right_shoulder=14, left_shoulder=14, left_elbow=10, left_wrist=11,
+                      head_bottom=14, nose=13, head_top=14)
 
 
 @pytest.mark.parametrize(
@@ -249,9 +236,8 @@ def test_real_fixture_with_an_unmatched_extra_person(gt_dir, gt_videos, tmp_path
     ghost[:, 0] += np.arange(17)
     ghost[:, 2] = 1
     video['annotations'].append(
-        dict(
-            image_id=video['images'][0]['id'], track_id=99, keypoints=ghost.ravel().tolist(),
-            scores=[ghost_score] * 17))
+        dict(image_id=video['images'][0]['id'], track_id=99, keypoints=ghost.ravel().tolist(),
+             scores=[ghost_score] * 17))
     gt_frames, pred_frames = load_posetrack_dir(str(gt_dir), str(dump(tmp_path / 'pred', preds)))
     ap = posetrack_joint_ap(gt_frames, pred_frames)
     np.testing.assert_allclose(ap, [expected[name] for name in POSETRACK_JOINTS])

@@ -46,17 +46,11 @@ def data_samples(coco_gt: dict, root: Path, bbox_score: float = 1.) -> list:
         x, y, w, h = ann['bbox']
         samples.append(
             dict(
-                id=ann['id'],
-                img_id=ann['image_id'],
-                img_path=str(root / img['file_name']),
-                category_id=1,
-                raw_ann_info=ann,
-                ori_shape=(img['height'], img['width']),
-                pred_instances=dict(
-                    keypoints=kpts[..., :2],
-                    keypoint_scores=kpts[..., 2],
-                    bboxes=np.array([[x, y, x + w, y + h]], np.float32),
-                    bbox_scores=np.array([bbox_score], np.float32)),
+                id=ann['id'], img_id=ann['image_id'], img_path=str(root / img['file_name']), category_id=1,
+                raw_ann_info=ann, ori_shape=(img['height'], img['width']),
+                pred_instances=dict(keypoints=kpts[..., :2], keypoint_scores=kpts[..., 2],
+                                    bboxes=np.array([[x, y, x + w, y + h]],
+                                                    np.float32), bbox_scores=np.array([bbox_score], np.float32)),
                 gt_instances=dict(bbox_scores=np.array([bbox_score], np.float32))))
     return samples
 
@@ -124,11 +118,8 @@ def test_frame_without_predictions_costs_recall(coco_gt, dataset_meta, posetrack
 def test_joint_score_mode(coco_gt, dataset_meta, posetrack18_fixture, ann_file, tmp_path, joint_score_mode, factor):
     # with box score 0.5 the ranking scores are the keypoint scores, or half of them (DCPose style)
     run_metric(
-        data_samples(coco_gt, posetrack18_fixture, bbox_score=.5),
-        dataset_meta,
-        ann_file,
-        joint_score_mode=joint_score_mode,
-        outfile_prefix=str(tmp_path / 'res'))
+        data_samples(coco_gt, posetrack18_fixture, bbox_score=.5), dataset_meta, ann_file,
+        joint_score_mode=joint_score_mode, outfile_prefix=str(tmp_path / 'res'))
     pred = json.loads((tmp_path / 'res.posetrack' / '012834_mpii_test.json').read_text())
     gt = {a['id']: a for a in coco_gt['annotations']}
     assert len(pred['annotations']) == 11
@@ -172,10 +163,7 @@ def test_img_id_fallback_to_file_name(coco_gt, dataset_meta, posetrack18_fixture
 
 def test_format_only_writes_files(coco_gt, dataset_meta, posetrack18_fixture, ann_file, tmp_path):
     results = run_metric(
-        data_samples(coco_gt, posetrack18_fixture),
-        dataset_meta,
-        ann_file,
-        format_only=True,
+        data_samples(coco_gt, posetrack18_fixture), dataset_meta, ann_file, format_only=True,
         outfile_prefix=str(tmp_path / 'res'))
     assert results == {}
     assert len(list((tmp_path / 'res.posetrack').glob('*.json'))) == 3
