@@ -6,37 +6,23 @@ import sys
 
 import pytest
 import torch
-import torch.nn as nn
-from mmengine.model import BaseModel
 from mmengine.runner import Runner
+from mmengine.testing.runner_test_case import ToyModel
 
 from diffpose_mm.engine.checkpoint import CheckpointLoadError, load_checkpoint_file, mmengine_checkpoint_globals
 
 
-class ToyRegressor(BaseModel):
-
-    def __init__(self):
-        super().__init__()
-        self.linear = nn.Linear(4, 1)
-
-    def forward(self, inputs, targets, mode='tensor'):
-        pred = self.linear(inputs)
-        if mode == 'loss':
-            return dict(loss=((pred - targets)**2).mean())
-        return pred
-
-
 def toy_dataset(n=32):
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(n, 4, generator=g)
-    y = x @ torch.tensor([[1.0], [-2.0], [0.5], [3.0]])
-    return [dict(inputs=x[i], targets=y[i]) for i in range(n)]
+    x = torch.randn(n, 2, generator=g)
+    y = x @ torch.tensor([[1.0], [-2.0]])
+    return [dict(inputs=x[i], data_samples=y[i]) for i in range(n)]
 
 
 def make_runner(work_dir, max_epochs, resume=False):
     torch.manual_seed(0)  # identical initial weights for every run
     return Runner(
-        model=ToyRegressor(), work_dir=str(work_dir),
+        model=ToyModel(), work_dir=str(work_dir),
         train_dataloader=dict(dataset=toy_dataset(), sampler=dict(type='DefaultSampler', shuffle=True), batch_size=8,
                               collate_fn=dict(type='default_collate')),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.05, momentum=0.9)),
@@ -99,7 +85,7 @@ def test_getattr_is_limited_to_history_buffer_statistics(tmp_path):
     class _Getattr:
 
         def __reduce__(self):
-            return (getattr, (nn.Module, '__init__'))
+            return (getattr, (torch.nn.Module, '__init__'))
 
     torch.save(dict(x=_Getattr()), tmp_path / 'g.pth')
     with pytest.raises(CheckpointLoadError, match='g.pth'):
