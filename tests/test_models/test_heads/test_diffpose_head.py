@@ -3,11 +3,11 @@ import pytest
 import torch
 from mmengine.registry import DefaultScope
 from mmengine.structures import InstanceData, PixelData
+from mmpose.registry import MODELS
+from mmpose.structures import PoseDataSample
 from torch.nn import functional as F
 
 import diffpose_mm  # noqa: F401  (registers the modules)
-from mmpose.registry import MODELS
-from mmpose.structures import PoseDataSample
 
 
 @pytest.fixture(autouse=True)
@@ -43,9 +43,10 @@ def gaussian_heatmaps(centers, size=(16, 12), sigma=1.0):
 def data_samples(B, heatmaps=None, input_scale=(96., 128.)):
     samples = []
     for b in range(B):
-        ds = PoseDataSample(metainfo=dict(input_size=(48, 64), input_center=np.array([50., 60.]),
-                                          input_scale=np.array(input_scale, dtype=np.float32),
-                                          flip_indices=[0, 2, 1]))
+        ds = PoseDataSample(
+            metainfo=dict(
+                input_size=(48, 64), input_center=np.array([50., 60.]), input_scale=np.array(
+                    input_scale, dtype=np.float32), flip_indices=[0, 2, 1]))
         ds.gt_instances = InstanceData(bboxes=np.zeros((1, 4)), bbox_scores=np.ones(1))
         if heatmaps is not None:
             ds.gt_fields = PixelData(heatmaps=heatmaps[b])
@@ -131,8 +132,7 @@ def test_groups_are_averaged_before_decoding_and_spread_is_in_image_pixels():
     """Two of three groups put keypoint 0 at (3, 4), one at (9, 12): the mean heatmap decodes to the majority
     location (coordinate averaging would give (5, 6.67), where no group has a joint)."""
     head = build_head()
-    centers = torch.tensor([[[3., 4.], [6., 6.], [2., 2.]],
-                            [[3., 4.], [6., 6.], [2., 2.]],
+    centers = torch.tensor([[[3., 4.], [6., 6.], [2., 2.]], [[3., 4.], [6., 6.], [2., 2.]],
                             [[9., 12.], [6., 6.], [2., 4.]]])  # (N=3, K, 2) heatmap pixels
     groups = gaussian_heatmaps(centers)[None]  # (B=1, N, K, H, W)
     head.sample = lambda feat, *args, **kwargs: groups
@@ -160,10 +160,10 @@ def test_flip_test_uses_the_same_noise_for_both_passes():
     # flipped features identical to the originals: with the same noise the flip pass reproduces the plain
     # heatmaps, so the flip-test result is their average with the mirrored (and keypoint-swapped) copy
     head.predict([(feat, ), (feat, )], data_samples(2), test_cfg=dict(base, flip_test=True, shift_heatmap=False))
-    assert len(seeds) == 3 and seeds[1] == seeds[2]
+    assert len(seeds) == 2  # plain: one sampler run; flip test: one run for both passes
     seeds.clear()
-    flipped = head.predict([(feat, ), (feat, )], data_samples(2),
-                           test_cfg=dict(base, seed=9, flip_test=True, shift_heatmap=False))[1]
+    flipped = head.predict([(feat, ), (feat, )], data_samples(2), test_cfg=dict(base, seed=9, flip_test=True,
+                                                                                shift_heatmap=False))[1]
     for p, f in zip(plain, flipped):
         expected = (p.heatmaps + p.heatmaps.flip(-1)[[0, 2, 1]]) / 2
         assert torch.allclose(f.heatmaps, expected, atol=1e-6)
@@ -203,14 +203,14 @@ def test_head_in_plain_topdown_estimator_with_cfg_override():
     """DiffPoseHead replaces HeatmapHead in a stock single-frame TopdownPoseEstimator; changing the model's
     test_cfg (what ``--cfg-options model.test_cfg.sampling_steps=1`` does) changes the sampling, no retraining."""
     torch.manual_seed(0)
-    model = MODELS.build(dict(
-        type='TopdownPoseEstimator',
-        backbone=dict(type='ResNet', depth=18, stem_channels=8, base_channels=8, num_stages=2, strides=(1, 2),
-                      dilations=(1, 1), out_indices=(1, )),
-        head=dict(type='DiffPoseHead', in_channels=16, out_channels=K, feat_channels=(16, 8, 8),
-                  heatmap_channels=8, time_embed_dims=8, num_heads=2,
-                  decoder=dict(CODEC, input_size=(96, 128), heatmap_size=(48, 64))),
-        test_cfg=dict(flip_test=True, num_noise_groups=2, sampling_steps=4, seed=0)))
+    model = MODELS.build(
+        dict(
+            type='TopdownPoseEstimator', backbone=dict(type='ResNet', depth=18, stem_channels=8, base_channels=8,
+                                                       num_stages=2, strides=(1, 2), dilations=(1, 1),
+                                                       out_indices=(1, )),
+            head=dict(type='DiffPoseHead', in_channels=16, out_channels=K, feat_channels=(16, 8, 8), heatmap_channels=8,
+                      time_embed_dims=8, num_heads=2, decoder=dict(CODEC, input_size=(96, 128), heatmap_size=(48, 64))),
+            test_cfg=dict(flip_test=True, num_noise_groups=2, sampling_steps=4, seed=0)))
     model.init_weights()
     inputs = torch.randn(2, 3, 128, 96)
     gt = torch.rand(2, K, 64, 48)
@@ -219,17 +219,19 @@ def test_head_in_plain_topdown_estimator_with_cfg_override():
     model.eval()
     steps = []
     denoise = model.head.denoise
-    model.head.denoise = lambda pyr, x_t, t, x_prev: steps.append(t[0].item()) or denoise(pyr, x_t, t, x_prev)
+    model.head.denoise = lambda cond, x_t, t, x_prev: steps.append(
+        (t[0].item(), len(x_t))) or denoise(cond, x_t, t, x_prev)
     with torch.no_grad():
         out = model.predict(inputs, data_samples(2))
-    assert steps == [999, 749, 499, 249] * 2  # plain and flipped pass
+    # plain and flipped pass of both people and both noise groups in one forward per step
+    assert steps == [(999, 8), (749, 8), (499, 8), (249, 8)]
     assert out[0].pred_instances.keypoints.shape == (1, K, 2)
     assert out[0].pred_instances.keypoint_spread.shape == (1, K)
     steps.clear()
     model.test_cfg['sampling_steps'] = 1
     with torch.no_grad():
         model.predict(inputs, data_samples(2))
-    assert steps == [999, 999]
+    assert steps == [(999, 8)]
 
 
 @pytest.mark.parametrize('kwargs', [
@@ -265,9 +267,10 @@ def test_concat_interaction_has_no_lookup_mask():
     feat, hm = torch.randn(1, 8, 8, 6), torch.randn(1, 8, 8, 6)
     lookup.eval()
     masks = []
-    lookup.interact.register_forward_pre_hook(lambda m, args: masks.append(args[0][:, :8] / feat))
-    lookup(feat, hm)
-    # the first half of the interaction input is A ⊙ F with a single-channel A in (0, 1)
+    first_conv = lookup._first_conv
+    lookup._first_conv = lambda x, weight: masks.append(x / feat) or first_conv(x, weight)
+    lookup(lookup.condition(feat), hm)
+    # the noisy-heatmap half of the first interaction convolution sees A ⊙ F with a single-channel A in (0, 1)
     a = masks[0]
     assert torch.allclose(a, a[:, :1].expand_as(a), atol=1e-5) and a.min() > 0 and a.max() < 1
 
@@ -316,8 +319,7 @@ def test_group_norm_keeps_noisy_path_samples_independent():
         assert torch.allclose(alone, together, atol=1e-5) == independent
 
 
-@pytest.mark.parametrize('kwargs,match', [(dict(interaction='mask'), 'interaction'),
-                                          (dict(num_scales=2), 'num_scales'),
+@pytest.mark.parametrize('kwargs,match', [(dict(interaction='mask'), 'interaction'), (dict(num_scales=2), 'num_scales'),
                                           (dict(scale_fusion='max'), 'scale_fusion'),
                                           (dict(step_condition='none'), 'step_condition'),
                                           (dict(num_train_draws=0), 'num_train_draws')])
@@ -347,10 +349,14 @@ def test_default_init_cfg_is_heatmap_heads():
 
 # Pre-refactor outputs (before the shared Transformer builder, MMPose's nchw_to_nlc/nlc_to_nchw and the cached
 # position encoding, issue 8): the same seed must give the same network, state-dict keys and outputs.
-PINNED_DENOISE = [0.1351011, 0.263265, 0.3326741, -0.57534, -0.6344157, -0.6329191, -0.2726962, -0.3001597,
-                  0.04881, 0.2461443, 0.2650139, -0.5203815, -0.5712219, -0.6306512, -0.195283, -0.2595015]
-PINNED_FORWARD = [0.1322895, 0.2619133, 0.3316289, -0.5779765, -0.6370282, -0.6371303, -0.2717861, -0.3000721,
-                  0.04446, 0.243314, 0.2630564, -0.5179546, -0.5709248, -0.6318071, -0.1961613, -0.2567259]
+PINNED_DENOISE = [
+    0.1351011, 0.263265, 0.3326741, -0.57534, -0.6344157, -0.6329191, -0.2726962, -0.3001597, 0.04881, 0.2461443,
+    0.2650139, -0.5203815, -0.5712219, -0.6306512, -0.195283, -0.2595015
+]
+PINNED_FORWARD = [
+    0.1322895, 0.2619133, 0.3316289, -0.5779765, -0.6370282, -0.6371303, -0.2717861, -0.3000721, 0.04446, 0.243314,
+    0.2630564, -0.5179546, -0.5709248, -0.6318071, -0.1961613, -0.2567259
+]
 
 
 def test_outputs_match_pre_refactor_values():
@@ -390,3 +396,148 @@ def test_position_encoding_is_computed_once_per_size(monkeypatch):
         head.denoise(head.feature_pyramid(feat), torch.randn(1, K, 4 * (h + 1), 4 * w), torch.tensor([5]))
         assert len(calls) == 4
     positional_encoding.sine_pos_embed_2d.cache_clear()
+
+
+# ---------------------------------------------------------------------------------------------- issue 10: speed
+def reference_denoise(head, feat, x_t, t, x_prev=None):
+    """``DiffPoseHead.denoise`` as written before issue 10, from the same modules: the feature pyramid repeated
+    for every group and the concatenations ``[A ⊙ F, F]`` fed whole to the fusion layers."""
+    from diffpose_mm.models.utils import sine_pos_embed_2d
+    groups = len(x_t) // len(feat)
+    pyramid = [p.repeat_interleave(groups, dim=0) for p in head.feature_pyramid(feat)]
+    if head.self_condition:
+        x_t = torch.cat([x_t, torch.zeros_like(x_t) if x_prev is None else x_prev], dim=1)
+    temb = head.time_embed(t)
+    scale, shift = head.film(temb).chunk(2, dim=1)
+    hm = head.heatmap_embed(x_t) * (1 + scale[..., None, None]) + shift[..., None, None]
+    heatmaps = [hm]
+    for down in head.heatmap_down:
+        heatmaps.insert(0, down(heatmaps[0]))
+    outputs = []
+    for j, (inter, f, hmj) in enumerate(zip(head.interactions, pyramid, heatmaps)):
+        if j == 0:
+            hh, ww = f.shape[-2:]
+            pos = sine_pos_embed_2d(hh, ww, f.shape[1], f.device)
+            hm_tokens = inter.refine(inter.heatmap_embed(hmj.flatten(2).transpose(1, 2)) + pos)
+            tokens = f.flatten(2).transpose(1, 2)
+            if inter.interaction == 'lookup':
+                hm_tokens = hm_tokens.max(dim=-1, keepdim=True).values.sigmoid() * tokens
+            tokens = inter.interact(inter.fuse_embed(torch.cat([hm_tokens, tokens], dim=-1)) + pos)
+            y = inter.out_proj(tokens).transpose(1, 2).reshape(len(tokens), -1, hh, ww)
+        else:
+            refined = inter.refine(hmj)
+            looked_up = refined.max(dim=1, keepdim=True).values.sigmoid() * f \
+                if inter.interaction == 'lookup' else refined
+            y = inter.interact(torch.cat([looked_up, f], dim=1))
+        if head.interaction_films is not None:
+            s, b = head.interaction_films[j](temb).chunk(2, dim=1)
+            y = y * (1 + s[..., None, None]) + b[..., None, None]
+        if y.shape[-2:] != hm.shape[-2:]:
+            y = F.interpolate(y, size=hm.shape[-2:], mode='bilinear', align_corners=False)
+        outputs.append(y)
+    fused = head.scale_fusion(torch.cat(outputs, dim=1)) if head.scale_fusion is not None else sum(outputs)
+    return head.final_layer(fused)
+
+
+@pytest.mark.parametrize('kwargs', [
+    dict(),
+    dict(interaction='concat'),
+    dict(num_scales=1),
+    dict(scale_fusion='concat', step_condition='all'),
+    dict(self_condition=True),
+])
+@pytest.mark.parametrize('training', [False, True])
+def test_feature_terms_once_per_person_give_the_same_denoising(kwargs, training):
+    """The feature pyramid and the feature halves of the fusion layers, computed once per person and broadcast
+    over G groups, give what the per-group computation gave (BN in training mode sees the same batch)."""
+    head = build_head(**kwargs).train(training)
+    torch.manual_seed(2)
+    feat, x_t = torch.randn(2, C, h, w), torch.randn(6, K, 16, 12)  # 2 persons x 3 groups
+    t = torch.tensor([999, 999, 999, 10, 500, 999])
+    x_prev = torch.rand(6, K, 16, 12) if kwargs.get('self_condition') else None
+    with torch.no_grad():
+        out = head.denoise(head.condition(feat), x_t, t, x_prev)
+        ref = reference_denoise(head, feat, x_t, t, x_prev)
+        from_pyramid = head.denoise(head.feature_pyramid(feat), x_t, t, x_prev)  # probe_denoising.py's call
+    assert out.shape == (6, K, 16, 12) and out.is_contiguous()
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=0)
+    torch.testing.assert_close(from_pyramid, out, atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match='groups per condition'):
+        head.denoise(head.condition(feat), x_t[:5], t[:5])
+
+
+@pytest.mark.parametrize('eta', [0., 1.])
+@pytest.mark.parametrize('kwargs', [dict(), dict(self_condition=True)])
+def test_flip_pair_in_one_batch_equals_two_seeded_passes(eta, kwargs):
+    head = build_head(**kwargs)
+    torch.manual_seed(4)
+    feat, feat_flip = torch.randn(2, C, h, w), torch.randn(2, C, h, w)
+    calls = []
+    denoise = head.denoise
+    head.denoise = lambda cond, x_t, t, x_prev: calls.append(len(x_t)) or denoise(cond, x_t, t, x_prev)
+    with torch.no_grad():
+        plain = head.sample(feat, 3, 3, eta, torch.Generator().manual_seed(11))
+        flip = head.sample(feat_flip, 3, 3, eta, torch.Generator().manual_seed(11))
+        assert calls == [6] * 6
+        calls.clear()
+        pair = head.sample_flip_pair(feat, feat_flip, 3, 3, eta, seed=11)
+    assert calls == [12] * 3  # one forward of both passes per step
+    torch.testing.assert_close(pair[0], plain, atol=1e-5, rtol=0)
+    torch.testing.assert_close(pair[1], flip, atol=1e-5, rtol=0)
+    assert not torch.allclose(pair[0], pair[1], atol=1e-3)
+
+
+def test_state_dict_keys_are_unchanged():
+    """Checkpoints trained before issue 10 load: the head's keys (and shapes) are those of the former layers."""
+    head = build_head()
+    sd = head.state_dict()
+    assert 'interactions.0.fuse_embed.weight' in sd and sd['interactions.0.fuse_embed.weight'].shape == (16, 32)
+    assert sd['interactions.1.interact.0.conv.weight'].shape == (8, 16, 3, 3)
+    assert [k for k in sd if k.startswith('interactions.0.refine.layers.0.')] == [
+        f'interactions.0.refine.layers.0.{n}'
+        for n in ('self_attn.in_proj_weight', 'self_attn.in_proj_bias', 'self_attn.out_proj.weight',
+                  'self_attn.out_proj.bias', 'linear1.weight', 'linear1.bias', 'linear2.weight', 'linear2.bias',
+                  'norm1.weight', 'norm1.bias', 'norm2.weight', 'norm2.bias')
+    ]
+    # the key list of the whole head, pinned before issue 10 (sha1 of 'key shape' lines)
+    import hashlib
+    lines = '\n'.join(f'{k} {tuple(v.shape)}' for k, v in sd.items())
+    assert len(sd) == 126 and hashlib.sha1(lines.encode()).hexdigest() == PINNED_STATE_DICT_SHA1
+
+
+PINNED_STATE_DICT_SHA1 = 'c8897cb1c5a6356cb9d1f0248909297daace1cbb'
+
+# predict() of the tiny config's model (PyTorch init, final bias 0.5 so heatmaps have positive peaks), flip test,
+# N=4, 3 steps, seed 7, before issue 10
+PINNED_TINY_KEYPOINT_SUM = 6284.0
+PINNED_TINY_KEYPOINTS = [92.0, 101.0, 49.0, 124.0, 75.0, 4.0, 41.0, 59.0, 41.0, 124.0, 0.0, 9.0, 49.0, 124.0, 40.0]
+PINNED_TINY_SCORES = [
+    0.755057, 0.575963, 0.800803, 0.681524, 1.124902, 0.74949, 0.890241, 0.360966, 0.702766, 1.0445, 0.675015
+]
+PINNED_TINY_SPREAD_SUM = 60.66597366333008
+
+
+def test_tiny_model_predictions_match_pre_issue10_values(load_tool):
+    from pathlib import Path
+
+    from mmengine.config import Config
+    REPO = Path(__file__).resolve().parents[3]
+    bench = load_tool('tools/analysis/benchmark_inference.py')
+    cfg = Config.fromfile(str(REPO / 'configs/diffpose/td-diffpose_res18-tiny_1xb16-18e_synthetic-128x96.py'))
+    cfg.model.head.init_cfg = []
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    model.eval().head.final_layer.bias.data.fill_(0.5)
+    torch.manual_seed(1)
+    inputs, samples = bench.make_inputs(model, 3, torch.device('cpu'))
+    model.test_cfg.update(num_noise_groups=4, sampling_steps=3, seed=7)
+    with torch.no_grad():
+        out = model.predict(inputs, samples)
+    kpts = np.stack([o.pred_instances.keypoints for o in out])
+    scores = np.stack([o.pred_instances.keypoint_scores for o in out])
+    spread = np.stack([o.pred_instances.keypoint_spread for o in out])
+    assert kpts.sum() == pytest.approx(PINNED_TINY_KEYPOINT_SUM, abs=1e-5)
+    np.testing.assert_allclose(kpts.reshape(-1)[::7], PINNED_TINY_KEYPOINTS, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(scores.reshape(-1)[::5], PINNED_TINY_SCORES, atol=1e-5, rtol=0)
+    assert spread.sum() == pytest.approx(PINNED_TINY_SPREAD_SUM, abs=1e-4) and (spread > 0).sum() == 10

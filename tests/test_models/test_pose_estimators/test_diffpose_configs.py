@@ -7,9 +7,9 @@ import torch
 from mmengine.config import Config
 from mmengine.logging import MMLogger
 from mmengine.registry import DefaultScope, init_default_scope
+from mmpose.registry import MODELS
 
 import diffpose_mm  # noqa: F401  (registers the modules)
-from mmpose.registry import MODELS
 
 
 @pytest.fixture(autouse=True)
@@ -85,13 +85,35 @@ def test_config_builds_consistently(path):
 
 def test_benchmark_tool_prints_a_table(load_tool, capsys):
     tool = load_tool('tools/analysis/benchmark_inference.py')
-    rows = tool.run(tool.parse_args(['--batch-size', '2', '--repeats', '1', '--warmup', '0', '--grid', '1x1',
-                                     '2x2', '--flip-test', 'off']))
+    rows = tool.run(
+        tool.parse_args(
+            ['--batch-size', '2', '--repeats', '2', '--warmup', '0', '--grid', '1x1', '10x4', '--flip-test', 'off']))
     out = capsys.readouterr().out
-    assert [(r['N'], r['steps']) for r in rows] == [('-', '-'), (1, 1), (2, 2)]
+    assert [(r['model'].split(' (')[0], r['N'], r['steps']) for r in rows] == [('HeatmapHead', '-', '-'),
+                                                                               ('backbone only', '-', '-'),
+                                                                               ('DiffPose', 1, 1), ('DiffPose', 10, 4)]
     assert all(r['sec'] > 0 and r['mem'] > 0 for r in rows)
+    floor, one, ten = rows[1], rows[2], rows[3]
+    # the stage timers: the DiffPose rows spend time in all three stages, 40x more sampling work shows in the head
+    assert one['backbone'] > 0 and one['neck'] > 0 and ten['head'] > one['head'] > 0
+    assert one['backbone'] + one['neck'] + one['head'] == pytest.approx(one['sec'])
     lines = out.strip().splitlines()
-    assert 'ms/person' in lines[2] and 'x baseline' in lines[2] and len(lines) == 6
-    assert lines[3].split()[-1] == '1.00'
+    assert 'x baseline' in lines[2] and 'x floor' in lines[2] and 'STRL+head %' in lines[2] and len(lines) == 8
+    assert lines[3].split()[-6] == '1.00' and lines[4].split()[-5] == '1.00'  # baseline / floor to themselves
+    ratio = float(lines[-1].split()[-1])
+    assert lines[-1].startswith('N=10 x 4 steps / N=1 x 1 step') and ratio == pytest.approx(
+        ten['sec'] / one['sec'], abs=0.006)
+    assert float(lines[6].split()[-5]) == pytest.approx(ten['sec'] / floor['sec'], abs=0.006)
     with pytest.raises(SystemExit):
         tool.parse_args(['--grid', '10by4'])
+    with pytest.raises(SystemExit):
+        tool.parse_args(['--checkpoint', 'x.pth', '--config', 'a.py', 'b.py'])
+
+
+def test_benchmark_interleaves_settings(load_tool):
+    tool = load_tool('tools/analysis/benchmark_inference.py')
+    order = []
+    settings = {name: (lambda name=name: order.append(name) or dict(total=len(order) * 1.)) for name in ('a', 'b', 'c')}
+    medians = tool.time_settings(settings, repeats=3, warmup=1)
+    assert order == ['a', 'b', 'c'] + ['a', 'b', 'c'] * 3  # warm-up, then every repeat runs each in turn
+    assert medians == {'a': dict(total=7.), 'b': dict(total=8.), 'c': dict(total=9.)}  # median of 4,7,10 etc.

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from diffpose_mm.models.utils import build_transformer_encoder, sine_pos_embed_2d
+from diffpose_mm.models.utils.transformer import FusedAttentionEncoderLayer
 
 
 def inline_encoder(dims, num_heads, num_layers, mlp_ratio, drop_rate, final_norm):
@@ -28,8 +29,55 @@ def test_builder_matches_the_former_inline_encoders(final_norm):
     assert all(torch.equal(sd[k], ref_sd[k]) for k in sd)
     assert ('norm.weight' in sd) == final_norm and 'layers.2.linear1.weight' in sd
     x = torch.randn(2, 5, 16)
+    with torch.no_grad():  # the reference takes PyTorch's eval fast path here, the builder's layers SDPA
+        torch.testing.assert_close(enc(x), ref(x), atol=1e-6, rtol=0)
+    # training mode (dropout off to compare): same function and same gradients
+    enc.train(), ref.train()
+    for module in list(enc.modules()) + list(ref.modules()):
+        if isinstance(module, nn.Dropout):
+            module.p = 0.
+    for layer in list(enc.layers) + list(ref.layers):
+        layer.self_attn.dropout = 0.
+    for model in (enc, ref):
+        model.zero_grad()
+        (model(x)**2).sum().backward()
+    torch.testing.assert_close(enc(x), ref(x), atol=1e-6, rtol=0)
+    for (name, p), (_, p_ref) in zip(enc.named_parameters(), ref.named_parameters()):
+        torch.testing.assert_close(p.grad, p_ref.grad, atol=1e-5, rtol=1e-5, msg=name)
+
+
+def test_attention_is_fused_in_training_and_inference(monkeypatch):
+    """PyTorch's own layer in eval under no_grad takes its C++ fast path (unfused bmm/softmax attention on CPU);
+    the builder's layers call scaled_dot_product_attention in both modes and never that fast path."""
+    sdpa_calls, fast_path_calls = [], []
+    sdpa, fast_path = nn.functional.scaled_dot_product_attention, torch._transformer_encoder_layer_fwd
+    monkeypatch.setattr(nn.functional, 'scaled_dot_product_attention',
+                        lambda *a, **k: sdpa_calls.append(a[0].shape) or sdpa(*a, **k))
+    monkeypatch.setattr(torch, '_transformer_encoder_layer_fwd',
+                        lambda *a, **k: fast_path_calls.append(1) or fast_path(*a, **k))
+    x = torch.randn(3, 7, 16)
+    enc = build_transformer_encoder(16, 4, 2, 2.)
+    assert all(type(layer) is FusedAttentionEncoderLayer for layer in enc.layers)
+    enc(x).sum().backward()
+    assert sdpa_calls == [(3, 4, 7, 4)] * 2 and not fast_path_calls  # (B, heads, L, D/heads) per layer
     with torch.no_grad():
-        assert torch.equal(enc(x), ref(x))
+        enc.eval()(x)
+    assert len(sdpa_calls) == 4 and not fast_path_calls
+    ref = inline_encoder(16, 4, 2, 2., 0., True).eval()
+    with torch.no_grad():
+        ref(x)
+    assert len(fast_path_calls) == 2 and len(sdpa_calls) == 4  # PyTorch's layer: fast path, no SDPA
+
+
+def test_fused_layer_needs_batch_first_and_falls_back_with_masks():
+    with pytest.raises(ValueError, match='batch_first'):
+        FusedAttentionEncoderLayer(8, 2, batch_first=False)
+    torch.manual_seed(0)
+    layer = FusedAttentionEncoderLayer(8, 2, dim_feedforward=16, dropout=0., batch_first=True, norm_first=True)
+    ref = nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, dropout=0., batch_first=True, norm_first=True)
+    ref.load_state_dict(layer.state_dict())
+    x, mask = torch.randn(2, 5, 8), torch.tensor([[False] * 5, [False] * 3 + [True] * 2])
+    torch.testing.assert_close(layer(x, src_key_padding_mask=mask), ref(x, src_key_padding_mask=mask))
 
 
 def test_builder_settings():

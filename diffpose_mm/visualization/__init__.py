@@ -1,0 +1,3 @@
+from .uncertainty_visualizer import UncertaintyPoseVisualizer
+
+__all__ = ['UncertaintyPoseVisualizer']
