@@ -11,7 +11,7 @@ from mmengine.hub import get_config
 from mmengine.registry import DefaultScope
 from mmpose.evaluation.functional import nms
 
-from ..datasets.posetrack_format import frame_key, is_xywh, read_json
+from ..datasets.posetrack_format import frame_key, load_person_detections
 from ..engine.checkpoint import mmengine_checkpoint_globals
 from .video_frames import VideoFrames
 
@@ -41,33 +41,16 @@ class DetectionFileBoxes:
     """
 
     def __init__(self, path: str) -> None:
-        if not osp.isfile(path):
-            raise FileNotFoundError(f'detection file {path} does not exist')
-        dets = read_json(path)
-        if not isinstance(dets, list):
-            raise ValueError(f'{path}: expected a list of detections, got {type(dets).__name__}')
         self.path = path
         self.by_id: Dict[int, List[np.ndarray]] = {}
         self.by_name: Dict[str, List[np.ndarray]] = {}
-        for i, det in enumerate(dets):
-            if not isinstance(det, dict):
-                raise ValueError(f'{path}: detection [{i}] must be an object, got {type(det).__name__}')
-            for key in ('bbox', 'score'):
-                if key not in det:
-                    raise ValueError(f'{path}: detection [{i}] has no field "{key}"')
-            if not is_xywh(det['bbox'], extra_ok=True):
-                raise ValueError(f'{path}: detection [{i}] field "bbox" must start with 4 numbers [x, y, w, h], '
-                                 f'got {det["bbox"]!r}')
-            if det.get('category_id', 1) != 1:
-                continue
+        for det in load_person_detections(path):
             x, y, w, h = (float(v) for v in det['bbox'][:4])
             box = np.array([x, y, x + w, y + h, float(det['score'])], dtype=np.float32)
             if 'image_id' in det:
                 self.by_id.setdefault(det['image_id'], []).append(box)
-            elif 'image_name' in det:
-                self.by_name.setdefault(_video_frame_key(det['image_name']), []).append(box)
             else:
-                raise ValueError(f'{path}: detection [{i}] has neither "image_id" nor "image_name"')
+                self.by_name.setdefault(_video_frame_key(det['image_name']), []).append(box)
 
     def boxes_for(self, frames: VideoFrames) -> List[np.ndarray]:
         """The ``(n, 5)`` boxes of every frame of ``frames`` (``(0, 5)`` where the file has none).

@@ -120,6 +120,44 @@ def is_xywh(bbox: Any, extra_ok: bool = False) -> bool:
             and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in bbox[:4]))
 
 
+def load_person_detections(path: str) -> List[dict]:
+    """The person entries of a PoseTrack/MMPose detection file, checked.
+
+    The file is a json list of ``{image_id | image_name, bbox (x, y, w, h[, ...]), score, category_id}`` (what
+    ``tools/misc/generate_person_boxes.py`` writes). Entries with a ``category_id`` other than 1 are skipped.
+
+    Returns:
+        list[dict]: The person entries as they are in the file, in file order.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: naming ``path``, and the entry and field where one is at fault: not a list, an entry that is
+            not an object, lacks ``bbox`` / ``score`` or both ``image_id`` and ``image_name``, or whose ``bbox``
+            does not start with 4 numbers.
+    """
+    if not exists(path):
+        raise FileNotFoundError(f'detection file {path} does not exist')
+    dets = read_json(path)
+    if not isinstance(dets, list):
+        raise ValueError(f'{path}: expected a list of detections, got {type(dets).__name__}')
+    people = []
+    for i, det in enumerate(dets):
+        if not isinstance(det, dict):
+            raise ValueError(f'{path}: detection [{i}] must be an object, got {type(det).__name__}')
+        for key in ('bbox', 'score'):
+            if key not in det:
+                raise ValueError(f'{path}: detection [{i}] has no field "{key}"')
+        if not is_xywh(det['bbox'], extra_ok=True):
+            raise ValueError(f'{path}: detection [{i}] field "bbox" must start with 4 numbers [x, y, w, h], '
+                             f'got {det["bbox"]!r}')
+        if det.get('category_id', 1) != 1:
+            continue
+        if 'image_id' not in det and 'image_name' not in det:
+            raise ValueError(f'{path}: detection [{i}] has neither "image_id" nor "image_name"')
+        people.append(det)
+    return people
+
+
 def load_posetrack_json(path: str) -> dict:
     """Load and validate one PoseTrack COCO-style json (merged or per-video).
 

@@ -6,13 +6,13 @@ import os.path as osp
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
-from mmengine.fileio import exists, list_dir_or_file
+from mmengine.fileio import list_dir_or_file
 from mmengine.logging import MessageHub, print_log
 from mmpose.datasets.datasets.base import BaseCocoStyleDataset
 from mmpose.registry import DATASETS
 from mmpose.structures.bbox import bbox_xywh2xyxy
 
-from .posetrack_format import POSETRACK18_METAINFO_FILE, is_xywh, load_posetrack_annotations, read_json
+from .posetrack_format import POSETRACK18_METAINFO_FILE, load_person_detections, load_posetrack_annotations
 
 
 def support_frame_indices(key_index: int, nframes: int, num_adjacent: int, first_index: int = 0) -> List[int]:
@@ -177,35 +177,19 @@ class PoseTrackVideoDataset(BaseCocoStyleDataset):
     def _load_detection_results(self) -> List[dict]:
         """Samples from ``bbox_file`` (detections on labelled frames) with dummy keypoints."""
         images, _ = self._load_posetrack()
-        if not exists(self.bbox_file):
-            raise FileNotFoundError(f'bbox_file {self.bbox_file} does not exist')
-        dets = read_json(self.bbox_file)
-        if not isinstance(dets, list):
-            raise ValueError(f'{self.bbox_file}: expected a list of detections, got '
-                             f'{type(dets).__name__}')
+        dets = load_person_detections(self.bbox_file)
         if not dets:  # an empty list would test nothing and report AP 0 as if the model had failed
-            raise ValueError(f'{self.bbox_file}: holds no detections (an empty list); run the person detector '
-                             f'(tools/misc/generate_person_boxes.py) on the images of {self.ann_file}')
+            raise ValueError(f'{self.bbox_file}: holds no detections (no entry with category_id 1); run the person '
+                             f'detector (tools/misc/generate_person_boxes.py) on the images of {self.ann_file}')
         id2img = {img['id']: img for img in images}
         name2img = {osp.normpath(img['file_name']): img for img in images}
         num_keypoints = self.metainfo['num_keypoints']
         data_list, num_unknown, num_unlabelled = [], 0, 0
-        for i, det in enumerate(dets):
-            for key in ('bbox', 'score'):
-                if key not in det:
-                    raise ValueError(f'{self.bbox_file}: detection [{i}] has no field "{key}"')
-            if not is_xywh(det['bbox'], extra_ok=True):
-                raise ValueError(f'{self.bbox_file}: detection [{i}] field "bbox" must start with 4 numbers '
-                                 f'[x, y, w, h], got {det["bbox"]!r}')
-            if det.get('category_id', 1) != 1:
-                continue
+        for det in dets:
             if 'image_id' in det:
                 img = id2img.get(det['image_id'])
-            elif 'image_name' in det:
-                img = name2img.get(osp.normpath(det['image_name']))
             else:
-                raise ValueError(f'{self.bbox_file}: detection [{i}] has neither "image_id" nor '
-                                 '"image_name"')
+                img = name2img.get(osp.normpath(det['image_name']))
             if img is None:
                 num_unknown += 1
                 continue
