@@ -103,8 +103,13 @@ def test_truncated_checkpoint_names_the_file(tmp_path):
 
 
 def test_import_changes_nothing_process_wide():
-    """``import diffpose_mm`` leaves MMEngine's loaders and torch's safe globals as they were."""
+    """``import diffpose_mm`` leaves MMEngine's loaders and torch's safe globals as they were.
+
+    MMPose's own modules are imported first: importing them makes torch register some of its own safe globals
+    (``torch.distributed.tensor`` types), which is not diffpose_mm's doing.
+    """
     code = ('from mmengine.runner.checkpoint import CheckpointLoader as C; import torch; '
+            'import mmpose.datasets, mmpose.engine, mmpose.evaluation, mmpose.models, mmpose.visualization; '
             'before = (dict(C._schemes), list(torch.serialization.get_safe_globals())); '
             'import diffpose_mm; '
             'after = (dict(C._schemes), list(torch.serialization.get_safe_globals())); '
