@@ -6,7 +6,7 @@ from typing import List, Sequence
 import numpy as np
 from mmpose.evaluation.functional import oks_nms
 
-from ..datasets.posetrack_format import POSETRACK18_KEYPOINTS, frame_key, read_json, write_json
+from ..datasets.posetrack_format import POSETRACK18_KEYPOINTS, frame_key, write_json
 from ..evaluation.functional import write_posetrack_predictions
 from .video_frames import VideoFrames
 
@@ -72,10 +72,4 @@ def write_video_predictions(out_dir: str, frames: VideoFrames, people: Sequence[
         # the writer lists the images of a "GT" file: give it this video's frames
         write_json(dict(images=images), osp.join(frame_list, name))
         [path] = write_posetrack_predictions(frame_list, out_dir, preds, keypoint_names)
-    # the writer numbers the people of each frame; keep the tracker's ids instead (same order)
-    data = read_json(path)
-    track_ids = [int(p['track_id']) for frame_people in people for p in frame_people]
-    for ann, track_id in zip(data['annotations'], track_ids):
-        ann['track_id'] = track_id
-    write_json(data, path)
     return path

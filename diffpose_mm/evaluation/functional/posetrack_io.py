@@ -224,7 +224,8 @@ def write_posetrack_predictions(gt_dir: str, out_dir: str, preds: Dict[object, L
         out_dir (str): output folder, created if needed.
         preds (dict): image id -> list of people, each with ``keypoints`` (K, 2),
             ``keypoint_scores`` (K,) (written as the visibility column, like MMPose) and ``scores``
-            (K,) (the scores that rank the joints) and ``score`` (instance score).
+            (K,) (the scores that rank the joints), ``score`` (instance score) and optionally ``track_id``
+            (default: the person's index in its frame).
         keypoint_names (Sequence[str]): names of the K keypoints, written to ``categories``.
 
     Returns:
@@ -241,15 +242,16 @@ def write_posetrack_predictions(gt_dir: str, out_dir: str, preds: Dict[object, L
         images, annotations = [], []
         for image in gt['images']:
             images.append(dict(id=image['id'], file_name=image['file_name']))
-            for track_id, person in enumerate(preds.get(image['id'], [])):
+            for index, person in enumerate(preds.get(image['id'], [])):
                 kpts = np.concatenate([
                     np.asarray(person['keypoints'], np.float64).reshape(-1, 2),
                     np.asarray(person['keypoint_scores'], np.float64).reshape(-1, 1)
                 ], axis=1)
                 annotations.append(
-                    dict(image_id=image['id'], category_id=1, track_id=track_id, keypoints=kpts.reshape(-1).tolist(),
-                         scores=np.asarray(person['scores'],
-                                           np.float64).reshape(-1).tolist(), score=float(person['score'])))
+                    dict(image_id=image['id'], category_id=1, track_id=int(person.get('track_id', index)),
+                         keypoints=kpts.reshape(-1).tolist(), scores=np.asarray(person['scores'],
+                                                                                np.float64).reshape(-1).tolist(),
+                         score=float(person['score'])))
         path = osp.join(out_dir, name)
         write_json(dict(images=images, annotations=annotations, categories=[category]), path)
         written.append(path)
