@@ -1,2 +1,1 @@
-from . import (data_preprocessors, diffusion, heads, necks,  # noqa: F401
-               pose_estimators)
+from . import data_preprocessors, diffusion, heads, necks, pose_estimators  # noqa: F401

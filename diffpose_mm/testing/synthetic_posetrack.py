@@ -31,24 +31,24 @@ from typing import Dict, List, Optional, Set, Tuple
 import cv2
 import numpy as np
 
-from ..datasets.posetrack_format import (NUM_KEYPOINTS, PERSON_CATEGORY, POSETRACK18_KEYPOINTS,
-                                         posetrack_image_id, write_json)
+from ..datasets.posetrack_format import (NUM_KEYPOINTS, PERSON_CATEGORY, POSETRACK18_KEYPOINTS, posetrack_image_id,
+                                         write_json)
 
 # Indices into the 17 PoseTrack18 keypoints (COCO order, head_bottom/head_top in the eye slots, ears never
 # labelled).
 NOSE, HEAD_BOTTOM, HEAD_TOP, L_EAR, R_EAR = (
     POSETRACK18_KEYPOINTS.index(n) for n in ('nose', 'head_bottom', 'head_top', 'left_ear', 'right_ear'))
 L_SHO, R_SHO, L_ELB, R_ELB, L_WRI, R_WRI = (
-    POSETRACK18_KEYPOINTS.index(n) for n in ('left_shoulder', 'right_shoulder', 'left_elbow', 'right_elbow',
-                                             'left_wrist', 'right_wrist'))
+    POSETRACK18_KEYPOINTS.index(n)
+    for n in ('left_shoulder', 'right_shoulder', 'left_elbow', 'right_elbow', 'left_wrist', 'right_wrist'))
 L_HIP, R_HIP, L_KNEE, R_KNEE, L_ANK, R_ANK = (
-    POSETRACK18_KEYPOINTS.index(n) for n in ('left_hip', 'right_hip', 'left_knee', 'right_knee', 'left_ankle',
-                                             'right_ankle'))
+    POSETRACK18_KEYPOINTS.index(n)
+    for n in ('left_hip', 'right_hip', 'left_knee', 'right_knee', 'left_ankle', 'right_ankle'))
 UNLABELLED_KEYPOINTS = (L_EAR, R_EAR)
 
 # Joint groups an occluder may cover (indices into the 17 keypoints).
-OCCLUDER_GROUPS = ((L_ELB, L_WRI), (R_ELB, R_WRI), (L_KNEE, L_ANK), (R_KNEE, R_ANK),
-                   (L_KNEE, R_KNEE, L_ANK, R_ANK), (L_SHO, L_ELB, L_WRI), (R_SHO, R_ELB, R_WRI))
+OCCLUDER_GROUPS = ((L_ELB, L_WRI), (R_ELB, R_WRI), (L_KNEE, L_ANK), (R_KNEE, R_ANK), (L_KNEE, R_KNEE, L_ANK, R_ANK),
+                   (L_SHO, L_ELB, L_WRI), (R_SHO, R_ELB, R_WRI))
 
 # Angle names of the articulated figure; each is a sinusoid of time per body side.
 _ANGLES = ('sho', 'elb', 'hip', 'knee')
@@ -84,12 +84,11 @@ def _sample_figure(rng: np.random.Generator, img_w: int, img_h: int, x_range: Tu
     action = rng.choice(['free', 'jack', 'wave'], p=[0.5, 0.25, 0.25])
     angles = {}
     for name, base_rng, amp_rng in (('sho', (0.2, 1.5), (0.3, 0.7)), ('elb', (-1.0, 1.0), (0.2, 0.6)),
-                                    ('hip', (0.02, 0.3), (0.05, 0.25)), ('knee', (-0.5, 0.2),
-                                                                         (0.1, 0.4))):
+                                    ('hip', (0.02, 0.3), (0.05, 0.25)), ('knee', (-0.5, 0.2), (0.1, 0.4))):
         sides = []
         for _ in range(2):
-            sides.append((float(rng.uniform(*base_rng)), float(rng.uniform(*amp_rng)),
-                          float(rng.uniform(0, 2 * math.pi))))
+            sides.append(
+                (float(rng.uniform(*base_rng)), float(rng.uniform(*amp_rng)), float(rng.uniform(0, 2 * math.pi))))
         angles[name] = tuple(sides)
     if action == 'jack':  # both sides in phase, large abduction
         ph = float(rng.uniform(0, 2 * math.pi))
@@ -104,22 +103,13 @@ def _sample_figure(rng: np.random.Generator, img_w: int, img_h: int, x_range: Tu
         angles['sho'], angles['elb'] = tuple(sho), tuple(elb)
     y_lo, y_hi = 0.56 * height + 4, img_h - 0.50 * height - 4
     colors = dict(
-        shirt=_color(rng), pants=_color(rng, 10, 160), skin=_color(rng, 90, 240),
-        hair=_color(rng, 0, 80), shoe=_color(rng, 0, 120))
-    return _Figure(
-        height=height,
-        x0=float(rng.uniform(*x_range)),
-        y0=float(rng.uniform(y_lo, max(y_lo, y_hi))),
-        vx=float(rng.uniform(-0.8, 0.8)),
-        ax=float(rng.uniform(4, 16)),
-        ay=float(rng.uniform(0, 4)),
-        phase_x=float(rng.uniform(0, 2 * math.pi)),
-        period=float(rng.uniform(20, 32)),
-        scale_amp=float(rng.uniform(0, 0.08)),
-        lean_amp=float(rng.uniform(0, 0.12)),
-        phase=float(rng.uniform(0, 2 * math.pi)),
-        angles=angles,
-        colors=colors)
+        shirt=_color(rng), pants=_color(rng, 10, 160), skin=_color(rng, 90, 240), hair=_color(rng, 0, 80),
+        shoe=_color(rng, 0, 120))
+    return _Figure(height=height, x0=float(rng.uniform(*x_range)), y0=float(rng.uniform(y_lo, max(y_lo, y_hi))),
+                   vx=float(rng.uniform(-0.8, 0.8)), ax=float(rng.uniform(4, 16)), ay=float(rng.uniform(0, 4)),
+                   phase_x=float(rng.uniform(0, 2 * math.pi)), period=float(rng.uniform(20, 32)),
+                   scale_amp=float(rng.uniform(0, 0.08)), lean_amp=float(rng.uniform(0, 0.12)),
+                   phase=float(rng.uniform(0, 2 * math.pi)), angles=angles, colors=colors)
 
 
 def _figure_pose(fig: _Figure, t: int) -> Tuple[np.ndarray, dict]:
@@ -130,10 +120,8 @@ def _figure_pose(fig: _Figure, t: int) -> Tuple[np.ndarray, dict]:
     """
     w = 2 * math.pi * t / fig.period
     h = fig.height * (1 + fig.scale_amp * math.sin(0.5 * w + fig.phase))
-    pelvis = np.array([
-        fig.x0 + fig.vx * t + fig.ax * math.sin(0.5 * w + fig.phase_x),
-        fig.y0 + fig.ay * math.sin(2 * w + fig.phase)
-    ])
+    pelvis = np.array(
+        [fig.x0 + fig.vx * t + fig.ax * math.sin(0.5 * w + fig.phase_x), fig.y0 + fig.ay * math.sin(2 * w + fig.phase)])
     lean = fig.lean_amp * math.sin(w + fig.phase)
     up = np.array([math.sin(lean), -math.cos(lean)])
     out = np.array([math.cos(lean), math.sin(lean)])  # towards the figure's left (image +x)
@@ -154,9 +142,8 @@ def _figure_pose(fig: _Figure, t: int) -> Tuple[np.ndarray, dict]:
     kpts[HEAD_TOP] = kpts[HEAD_BOTTOM] + up * 0.17 * h
     kpts[NOSE] = kpts[HEAD_BOTTOM] + up * 0.065 * h
     feet = []
-    for side, sign, sho_i, elb_i, wri_i, hip_i, knee_i, ank_i in (
-            (0, 1.0, L_SHO, L_ELB, L_WRI, L_HIP, L_KNEE, L_ANK),
-            (1, -1.0, R_SHO, R_ELB, R_WRI, R_HIP, R_KNEE, R_ANK)):
+    for side, sign, sho_i, elb_i, wri_i, hip_i, knee_i, ank_i in ((0, 1.0, L_SHO, L_ELB, L_WRI, L_HIP, L_KNEE, L_ANK),
+                                                                  (1, -1.0, R_SHO, R_ELB, R_WRI, R_HIP, R_KNEE, R_ANK)):
         kpts[sho_i] = neck + sign * out * 0.12 * h - up * 0.015 * h
         a = float(np.clip(angle('sho', side), -0.3, 2.8))
         kpts[elb_i] = kpts[sho_i] + limb_dir(a, sign, lean) * 0.16 * h
@@ -170,8 +157,7 @@ def _figure_pose(fig: _Figure, t: int) -> Tuple[np.ndarray, dict]:
     kpts[L_EAR] = kpts[NOSE] + out * 0.06 * h
     kpts[R_EAR] = kpts[NOSE] - out * 0.06 * h
     head_center = (kpts[HEAD_BOTTOM] + kpts[HEAD_TOP]) / 2
-    extra = dict(h=h, lean=lean, neck=neck, feet=feet, head_center=head_center,
-                 head_axes=(0.075 * h, 0.09 * h))
+    extra = dict(h=h, lean=lean, neck=neck, feet=feet, head_center=head_center, head_axes=(0.075 * h, 0.09 * h))
     return kpts, extra
 
 
@@ -186,8 +172,8 @@ def _line(img, a, b, color, thickness):
 
 def _draw_figure(img: np.ndarray, fig: _Figure, kpts: np.ndarray, extra: dict) -> None:
     h, c = extra['h'], fig.colors
-    for ank_i, knee_i, hip_i, foot in ((L_ANK, L_KNEE, L_HIP, extra['feet'][0]),
-                                       (R_ANK, R_KNEE, R_HIP, extra['feet'][1])):
+    for ank_i, knee_i, hip_i, foot in ((L_ANK, L_KNEE, L_HIP, extra['feet'][0]), (R_ANK, R_KNEE, R_HIP,
+                                                                                  extra['feet'][1])):
         _line(img, kpts[hip_i], kpts[knee_i], c['pants'], 0.075 * h)
         _line(img, kpts[knee_i], kpts[ank_i], c['pants'], 0.06 * h)
         _line(img, kpts[ank_i], foot, c['shoe'], 0.04 * h)
@@ -197,26 +183,23 @@ def _draw_figure(img: np.ndarray, fig: _Figure, kpts: np.ndarray, extra: dict) -
     for sho_i, elb_i, wri_i in ((L_SHO, L_ELB, L_WRI), (R_SHO, R_ELB, R_WRI)):
         _line(img, kpts[sho_i], kpts[elb_i], c['shirt'], 0.055 * h)
         _line(img, kpts[elb_i], kpts[wri_i], c['skin'], 0.045 * h)
-        cv2.circle(img, _pt(kpts[wri_i]), int(round(0.03 * h * 4)), c['skin'], -1, cv2.LINE_AA,
-                   shift=2)
+        cv2.circle(img, _pt(kpts[wri_i]), int(round(0.03 * h * 4)), c['skin'], -1, cv2.LINE_AA, shift=2)
     center, axes, angle = extra['head_center'], extra['head_axes'], math.degrees(extra['lean'])
     ax4 = (int(round(axes[0] * 4)), int(round(axes[1] * 4)))
     cv2.ellipse(img, _pt(center), ax4, angle, 0, 360, c['skin'], -1, cv2.LINE_AA, shift=2)
     # hair on the upper half marks head_top vs head_bottom
     cv2.ellipse(img, _pt(center), ax4, angle, 180, 360, c['hair'], -1, cv2.LINE_AA, shift=2)
     nose_color = tuple(int(v * 0.6) for v in c['skin'])
-    cv2.circle(img, _pt(kpts[NOSE]), int(round(0.015 * h * 4)), nose_color, -1, cv2.LINE_AA,
-               shift=2)
+    cv2.circle(img, _pt(kpts[NOSE]), int(round(0.015 * h * 4)), nose_color, -1, cv2.LINE_AA, shift=2)
 
 
 def _figure_extent(kpts: np.ndarray, extra: dict) -> np.ndarray:
     """xyxy box around everything drawn for a figure (limb thickness included)."""
     h = extra['h']
-    pts = np.concatenate([kpts, np.stack(extra['feet']),
-                          extra['head_center'][None] + np.array([[-1, -1], [1, 1]]) * 0.09 * h])
+    pts = np.concatenate(
+        [kpts, np.stack(extra['feet']), extra['head_center'][None] + np.array([[-1, -1], [1, 1]]) * 0.09 * h])
     pad = 0.04 * h
-    return np.array([pts[:, 0].min() - pad, pts[:, 1].min() - pad,
-                     pts[:, 0].max() + pad, pts[:, 1].max() + pad])
+    return np.array([pts[:, 0].min() - pad, pts[:, 1].min() - pad, pts[:, 0].max() + pad, pts[:, 1].max() + pad])
 
 
 def _background(rng: np.random.Generator, img_w: int, img_h: int) -> np.ndarray:
@@ -242,8 +225,7 @@ def _motion_blur(img: np.ndarray, length: int, angle: float) -> np.ndarray:
     kernel = np.zeros((length, length), np.float32)
     c = (length - 1) / 2
     d = np.array([math.cos(angle), math.sin(angle)]) * c
-    cv2.line(kernel, (int(round(c - d[0])), int(round(c - d[1]))),
-             (int(round(c + d[0])), int(round(c + d[1]))), 1.0, 1)
+    cv2.line(kernel, (int(round(c - d[0])), int(round(c - d[1]))), (int(round(c + d[0])), int(round(c + d[1]))), 1.0, 1)
     kernel /= kernel.sum()
     return cv2.filter2D(img, -1, kernel, borderType=cv2.BORDER_REFLECT)
 
@@ -286,21 +268,18 @@ class _VideoPlan:
     degradation: List[str]
 
 
-def _sample_people(rng: np.random.Generator, img_w: int, img_h: int, with_bystander: bool
-                   ) -> Tuple[List[_Figure], Optional[_Figure]]:
+def _sample_people(rng: np.random.Generator, img_w: int, img_h: int,
+                   with_bystander: bool) -> Tuple[List[_Figure], Optional[_Figure]]:
     """1-2 annotated figures side by side, and optionally a small unannotated bystander near the top."""
     num_people = int(rng.integers(1, 3))
     if num_people == 1:
         x_ranges = [(0.35 * img_w, 0.65 * img_w)]
     else:
         x_ranges = [(0.2 * img_w, 0.35 * img_w), (0.65 * img_w, 0.8 * img_w)]
-    figures = [
-        _sample_figure(rng, img_w, img_h, xr, (0.45 * img_h, 0.68 * img_h)) for xr in x_ranges
-    ]
+    figures = [_sample_figure(rng, img_w, img_h, xr, (0.45 * img_h, 0.68 * img_h)) for xr in x_ranges]
     bystander = None
     if with_bystander:  # small unannotated person -> ignore region, as in PoseTrack
-        bystander = _sample_figure(rng, img_w, img_h, (0.06 * img_w, 0.08 * img_w),
-                                   (0.16 * img_h, 0.2 * img_h))
+        bystander = _sample_figure(rng, img_w, img_h, (0.06 * img_w, 0.08 * img_w), (0.16 * img_h, 0.2 * img_h))
         bystander.vx, bystander.ax = 0.0, 1.0
         bystander.y0 = 0.56 * bystander.height + 6
         if rng.random() < 0.5:
@@ -327,12 +306,11 @@ def _sample_video(rng: np.random.Generator, split: str, nframes: int, img_size: 
     background = _background(rng, img_w, img_h)
     figures, bystander = _sample_people(rng, img_w, img_h, with_bystander)
     labelled = set(_labelled_frames(split, nframes))
-    return _VideoPlan(background, figures, bystander, labelled,
-                      _sample_degradations(rng, nframes, labelled))
+    return _VideoPlan(background, figures, bystander, labelled, _sample_degradations(rng, nframes, labelled))
 
 
-def _render_frame(rng: np.random.Generator, plan: _VideoPlan, t: int
-                  ) -> Tuple[np.ndarray, List[Tuple[np.ndarray, dict]], Optional[np.ndarray]]:
+def _render_frame(rng: np.random.Generator, plan: _VideoPlan,
+                  t: int) -> Tuple[np.ndarray, List[Tuple[np.ndarray, dict]], Optional[np.ndarray]]:
     """Frame ``t`` before any degradation: the background with fresh sensor noise, the bystander and the
     figures (nearer, i.e. lower, figures drawn last).
 
@@ -355,8 +333,7 @@ def _render_frame(rng: np.random.Generator, plan: _VideoPlan, t: int
     return img, poses, bystander_box
 
 
-def _degrade(rng: np.random.Generator, img: np.ndarray, kind: str,
-             poses: List[Tuple[np.ndarray, dict]]) -> np.ndarray:
+def _degrade(rng: np.random.Generator, img: np.ndarray, kind: str, poses: List[Tuple[np.ndarray, dict]]) -> np.ndarray:
     """Apply ``kind``: ``'occlusion'`` (an occluder over a random joint group of a random figure; the joints
     stay labelled), ``'blur'`` (motion blur) or ``'none'``."""
     if kind == 'occlusion':
@@ -364,8 +341,9 @@ def _degrade(rng: np.random.Generator, img: np.ndarray, kind: str,
         group = OCCLUDER_GROUPS[int(rng.integers(0, len(OCCLUDER_GROUPS)))]
         pts = poses[i][0][list(group)]
         pad = 0.07 * poses[i][1]['h']
-        _draw_occluder(img, rng, np.array([pts[:, 0].min() - pad, pts[:, 1].min() - pad,
-                                           pts[:, 0].max() + pad, pts[:, 1].max() + pad]))
+        _draw_occluder(
+            img, rng,
+            np.array([pts[:, 0].min() - pad, pts[:, 1].min() - pad, pts[:, 0].max() + pad, pts[:, 1].max() + pad]))
     elif kind == 'blur':
         img = _motion_blur(img, int(rng.integers(13, 21)) | 1, float(rng.uniform(0, math.pi)))
     return img
@@ -381,30 +359,20 @@ def _image_record(plan: _VideoPlan, file_name: str, vid: int, t: int, img_size: 
                   ignore_regions: List[Tuple[List[float], List[float]]]) -> dict:
     """The PoseTrack18 ``images[]`` entry of frame ``t``, plus the extra field ``degradation``."""
     image_id = posetrack_image_id(vid, t)
-    return dict(
-        is_labeled=t in plan.labelled,
-        file_name=file_name,
-        nframes=len(plan.degradation),
-        frame_id=image_id,
-        vid_id=f'{vid:06d}',
-        ignore_regions_x=[xs for xs, _ in ignore_regions],
-        ignore_regions_y=[ys for _, ys in ignore_regions],
-        id=image_id,
-        width=img_size[0],
-        height=img_size[1],
-        degradation=plan.degradation[t])
+    return dict(is_labeled=t in plan.labelled, file_name=file_name, nframes=len(plan.degradation), frame_id=image_id,
+                vid_id=f'{vid:06d}', ignore_regions_x=[xs for xs, _ in ignore_regions],
+                ignore_regions_y=[ys for _, ys in ignore_regions], id=image_id, width=img_size[0], height=img_size[1],
+                degradation=plan.degradation[t])
 
 
-def _annotation_records(image_id: int, poses: List[Tuple[np.ndarray, dict]], img_size: Tuple[int, int]
-                        ) -> List[dict]:
+def _annotation_records(image_id: int, poses: List[Tuple[np.ndarray, dict]], img_size: Tuple[int, int]) -> List[dict]:
     """The PoseTrack18 ``annotations[]`` entries of the figures of one labelled frame (track id = figure
     index); the keypoints outside the image and the ears are unlabelled, a figure without any is left out."""
     img_w, img_h = img_size
     annotations = []
     for track_id, (kpts, extra) in enumerate(poses):
         kp3 = np.zeros((NUM_KEYPOINTS, 3))
-        inside = ((kpts[:, 0] >= 0) & (kpts[:, 0] <= img_w - 1) & (kpts[:, 1] >= 0) &
-                  (kpts[:, 1] <= img_h - 1))
+        inside = ((kpts[:, 0] >= 0) & (kpts[:, 0] <= img_w - 1) & (kpts[:, 1] >= 0) & (kpts[:, 1] <= img_h - 1))
         inside[list(UNLABELLED_KEYPOINTS)] = False
         kp3[inside, :2] = kpts[inside].round(2)
         kp3[inside, 2] = 1
@@ -415,24 +383,16 @@ def _annotation_records(image_id: int, poses: List[Tuple[np.ndarray, dict]], img
         w, h = round(min(x2, img_w - 1.0) - x1, 2), round(min(y2, img_h - 1.0) - y1, 2)
         hc, (hax, hay) = extra['head_center'], extra['head_axes']
         annotations.append(
-            dict(
-                bbox_head=[round(float(v), 2) for v in (hc[0] - hax, hc[1] - hay, 2 * hax, 2 * hay)],
-                keypoints=[float(v) for v in kp3.reshape(-1)],
-                track_id=track_id,
-                image_id=image_id,
-                bbox=[float(x1), float(y1), float(w), float(h)],
-                scores=[],
-                category_id=1,
-                id=image_id * 100 + track_id,
-                iscrowd=False,
-                num_keypoints=int(inside.sum()),
-                area=round(float(w * h), 2)))
+            dict(bbox_head=[round(float(v), 2) for v in (hc[0] - hax, hc[1] - hay, 2 * hax, 2 * hay)],
+                 keypoints=[float(v) for v in kp3.reshape(-1)], track_id=track_id, image_id=image_id,
+                 bbox=[float(x1), float(y1), float(w),
+                       float(h)], scores=[], category_id=1, id=image_id * 100 + track_id, iscrowd=False,
+                 num_keypoints=int(inside.sum()), area=round(float(w * h), 2)))
     return annotations
 
 
-def _render_video(rng: np.random.Generator, split: str, vid: int, video: str, nframes: int,
-                  img_size: Tuple[int, int], out_dir: str, with_bystander: bool
-                  ) -> Tuple[List[dict], List[dict]]:
+def _render_video(rng: np.random.Generator, split: str, vid: int, video: str, nframes: int, img_size: Tuple[int, int],
+                  out_dir: str, with_bystander: bool) -> Tuple[List[dict], List[dict]]:
     """Render one video to JPEG files; return its (images, annotations) json entries."""
     plan = _sample_video(rng, split, nframes, img_size, with_bystander)
     os.makedirs(osp.join(out_dir, 'images', split, video), exist_ok=True)
@@ -450,8 +410,7 @@ def _render_video(rng: np.random.Generator, split: str, vid: int, video: str, nf
     return images, annotations
 
 
-def _detections(rng: np.random.Generator, images: List[dict], annotations: List[dict]
-                ) -> List[dict]:
+def _detections(rng: np.random.Generator, images: List[dict], annotations: List[dict]) -> List[dict]:
     """MMPose-style detections for labelled frames: jittered GT boxes + a few false positives."""
     by_image: Dict[int, List[dict]] = {}
     for ann in annotations:
@@ -466,30 +425,30 @@ def _detections(rng: np.random.Generator, images: List[dict], annotations: List[
             cx = x + w / 2 + rng.normal(0, 0.04 * w)
             cy = y + h / 2 + rng.normal(0, 0.03 * h)
             w, h = w * rng.uniform(0.9, 1.12), h * rng.uniform(0.92, 1.08)
-            dets.append(dict(image_id=img['id'], category_id=1,
-                             bbox=[round(float(v), 2) for v in (cx - w / 2, cy - h / 2, w, h)],
-                             score=round(float(rng.uniform(0.7, 0.99)), 4)))
+            dets.append(
+                dict(image_id=img['id'], category_id=1,
+                     bbox=[round(float(v), 2) for v in (cx - w / 2, cy - h / 2, w, h)],
+                     score=round(float(rng.uniform(0.7, 0.99)), 4)))
         for xs, ys in zip(img['ignore_regions_x'], img['ignore_regions_y']):
             # the unannotated bystander gets detected too (its keypoints fall in the ignore region)
-            dets.append(dict(image_id=img['id'], category_id=1,
-                             bbox=[min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)],
-                             score=round(float(rng.uniform(0.3, 0.6)), 4)))
+            dets.append(
+                dict(image_id=img['id'], category_id=1, bbox=[min(xs),
+                                                              min(ys),
+                                                              max(xs) - min(xs),
+                                                              max(ys) - min(ys)],
+                     score=round(float(rng.uniform(0.3, 0.6)), 4)))
         if rng.random() < 0.35:
             # a false positive inside the image (small test images get a smaller box)
             w, h = min(rng.uniform(20, 70), img_w - 1), min(rng.uniform(30, 90), img_h - 1)
             x, y = rng.uniform(0, img_w - w), rng.uniform(0, img_h - h)
-            dets.append(dict(image_id=img['id'], category_id=1,
-                             bbox=[round(float(v), 2) for v in (x, y, w, h)],
-                             score=round(float(rng.uniform(0.05, 0.5)), 4)))
+            dets.append(
+                dict(image_id=img['id'], category_id=1, bbox=[round(float(v), 2) for v in (x, y, w, h)],
+                     score=round(float(rng.uniform(0.05, 0.5)), 4)))
     return dets
 
 
-def make_synthetic_posetrack(out_dir: str,
-                             seed: int = 0,
-                             num_train_videos: int = 16,
-                             num_val_videos: int = 48,
-                             train_frames: int = 24,
-                             val_frames: int = 25,
+def make_synthetic_posetrack(out_dir: str, seed: int = 0, num_train_videos: int = 16, num_val_videos: int = 48,
+                             train_frames: int = 24, val_frames: int = 25,
                              img_size: Tuple[int, int] = (320, 240)) -> Dict[str, int]:
     """Write the synthetic PoseTrack18-layout dataset into ``out_dir``.
 
@@ -522,17 +481,19 @@ def make_synthetic_posetrack(out_dir: str,
         for i, (vid, video) in enumerate(_split_videos(split, num_videos, vid_offset)):
             # bystander + ignore region in the first val video and every 4th train video
             with_bystander = (i == 0) if split == 'val' else (i % 4 == 1)
-            images, anns = _render_video(rng, split, vid, video, nframes, tuple(img_size),
-                                         out_dir, with_bystander)
-            write_json(dict(images=images, annotations=anns, categories=[PERSON_CATEGORY]),
-                       osp.join(out_dir, 'annotations', split, f'{video}.json'))
+            images, anns = _render_video(rng, split, vid, video, nframes, tuple(img_size), out_dir, with_bystander)
+            write_json(
+                dict(images=images, annotations=anns, categories=[PERSON_CATEGORY]),
+                osp.join(out_dir, 'annotations', split, f'{video}.json'))
             all_images += images
             all_anns += anns
-        write_json(dict(images=all_images, annotations=all_anns, categories=[PERSON_CATEGORY]),
-                   osp.join(out_dir, 'annotations', f'posetrack18_{split}.json'))
+        write_json(
+            dict(images=all_images, annotations=all_anns, categories=[PERSON_CATEGORY]),
+            osp.join(out_dir, 'annotations', f'posetrack18_{split}.json'))
         if split == 'val':
-            write_json(_detections(rng, all_images, all_anns),
-                       osp.join(out_dir, 'annotations', 'posetrack18_val_human_detections.json'))
+            write_json(
+                _detections(rng, all_images, all_anns),
+                osp.join(out_dir, 'annotations', 'posetrack18_val_human_detections.json'))
         summary[f'{split}_images'] = len(all_images)
         summary[f'{split}_labelled_images'] = sum(im['is_labeled'] for im in all_images)
         summary[f'{split}_annotations'] = len(all_anns)

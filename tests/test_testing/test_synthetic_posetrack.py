@@ -13,13 +13,11 @@ import pytest
 from diffpose_mm.testing import make_synthetic_posetrack
 
 REPO = Path(__file__).resolve().parents[2]
-SMALL = dict(num_train_videos=1, num_val_videos=1, train_frames=9, val_frames=9,
-             img_size=(160, 120))
+SMALL = dict(num_train_videos=1, num_val_videos=1, train_frames=9, val_frames=9, img_size=(160, 120))
 
 
 def tree(root: Path) -> dict:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob('*'))
-            if p.is_file()}
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob('*')) if p.is_file()}
 
 
 def test_same_seed_same_bytes_other_seed_differs(tmp_path):
@@ -36,9 +34,12 @@ def test_same_seed_same_bytes_other_seed_differs(tmp_path):
 
 def test_cli(tmp_path):
     out = tmp_path / 'cli'
-    cmd = [sys.executable, str(REPO / 'tools/dataset_converters/make_synthetic_posetrack.py'),
-           '--out', str(out), '--seed', '3', '--num-train-videos', '1', '--num-val-videos', '1',
-           '--train-frames', '9', '--val-frames', '9', '--img-size', '160', '120']
+    cmd = [
+        sys.executable,
+        str(REPO / 'tools/dataset_converters/make_synthetic_posetrack.py'), '--out',
+        str(out), '--seed', '3', '--num-train-videos', '1', '--num-val-videos', '1', '--train-frames', '9',
+        '--val-frames', '9', '--img-size', '160', '120'
+    ]
     env = dict(os.environ, OMP_NUM_THREADS='1')
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=str(REPO))
     assert proc.returncode == 0, proc.stderr
@@ -57,12 +58,15 @@ def test_invalid_arguments(tmp_path):
 def files(synthetic_root):
     ann = synthetic_root / 'annotations'
     return dict(
-        train=json.loads((ann / 'posetrack18_train.json').read_text()),
-        val=json.loads((ann / 'posetrack18_val.json').read_text()),
-        dets=json.loads((ann / 'posetrack18_val_human_detections.json').read_text()),
-        per_video={split: {p.stem: json.loads(p.read_text())
-                           for p in sorted((ann / split).glob('*.json'))}
-                   for split in ('train', 'val')})
+        train=json.loads((ann / 'posetrack18_train.json').read_text()), val=json.loads(
+            (ann / 'posetrack18_val.json').read_text()), dets=json.loads(
+                (ann / 'posetrack18_val_human_detections.json').read_text()), per_video={
+                    split: {
+                        p.stem: json.loads(p.read_text())
+                        for p in sorted((ann / split).glob('*.json'))
+                    }
+                    for split in ('train', 'val')
+                })
 
 
 @pytest.mark.parametrize('split', ['train', 'val'])
@@ -93,8 +97,8 @@ def test_posetrack18_layout(synthetic_root, files, split):
     per_video = files['per_video'][split]
     assert sorted(per_video) == sorted(videos)
     assert sum(len(v['images']) for v in per_video.values()) == len(data['images'])
-    assert sorted(a['id'] for v in per_video.values() for a in v['annotations']) == sorted(
-        a['id'] for a in data['annotations'])
+    assert sorted(a['id'] for v in per_video.values() for a in v['annotations']) == sorted(a['id']
+                                                                                           for a in data['annotations'])
 
 
 @pytest.mark.parametrize('split', ['train', 'val'])
@@ -155,8 +159,7 @@ def test_degradations_and_ignore_regions(files):
     assert with_ignore and all(img['is_labeled'] for img in with_ignore)
     for img in with_ignore:
         assert len(img['ignore_regions_x']) == len(img['ignore_regions_y'])
-        assert all(len(x) == len(y) >= 3 for x, y in zip(img['ignore_regions_x'],
-                                                           img['ignore_regions_y']))
+        assert all(len(x) == len(y) >= 3 for x, y in zip(img['ignore_regions_x'], img['ignore_regions_y']))
 
 
 def test_degraded_key_frames_differ_from_their_neighbours(synthetic_root, files):
@@ -167,8 +170,7 @@ def test_degraded_key_frames_differ_from_their_neighbours(synthetic_root, files)
         img, prev, nxt = images[i], images[i - 1], images[i + 1]
         if prev['vid_id'] != img['vid_id'] or nxt['vid_id'] != img['vid_id']:
             continue
-        a, b, c = (cv2.imread(str(synthetic_root / x['file_name'])).astype(np.float32)
-                   for x in (prev, img, nxt))
+        a, b, c = (cv2.imread(str(synthetic_root / x['file_name'])).astype(np.float32) for x in (prev, img, nxt))
         d = np.abs(b - (a + c) / 2).mean()
         diffs['clean' if img['degradation'] == 'none' else 'degraded'].append(d)
     assert diffs['degraded'] and np.median(diffs['degraded']) > 1.5 * np.median(diffs['clean'])
@@ -210,8 +212,8 @@ def test_default_val_split_is_large_enough_to_rank_settings(tmp_path):
 
 @pytest.mark.parametrize('seed', [0, 2, 3, 4])
 def test_small_images_get_detections_inside_the_image(tmp_path, seed):
-    make_synthetic_posetrack(str(tmp_path), seed=seed, num_train_videos=1, num_val_videos=2, train_frames=3,
-                             val_frames=9, img_size=(96, 72))
+    make_synthetic_posetrack(
+        str(tmp_path), seed=seed, num_train_videos=1, num_val_videos=2, train_frames=3, val_frames=9, img_size=(96, 72))
     for det in json.loads((tmp_path / 'annotations' / 'posetrack18_val_human_detections.json').read_text()):
         x, y, w, h = det['bbox']
         assert w > 0 and h > 0 and x + w <= 96 + 10 and y + h <= 72 + 10  # jittered GT boxes may poke out a bit

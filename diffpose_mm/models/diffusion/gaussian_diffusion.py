@@ -24,9 +24,8 @@ import math
 from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
-from torch import Tensor, nn
-
 from mmpose.registry import MODELS
+from torch import Tensor, nn
 
 DenoiseFn = Callable[[Tensor, Tensor, Optional[Tensor]], Tensor]
 INPUT_MODES = ('clamp', 'normalize')
@@ -62,12 +61,8 @@ class GaussianDiffusion(nn.Module):
     ``sqrt_recipm1_alphas_cumprod``.
     """
 
-    def __init__(self,
-                 num_timesteps: int = 1000,
-                 cosine_s: float = 0.008,
-                 signal_scale: float = 2.0,
-                 input_mode: str = 'clamp',
-                 last_step_prob: float = 0.) -> None:
+    def __init__(self, num_timesteps: int = 1000, cosine_s: float = 0.008, signal_scale: float = 2.0,
+                 input_mode: str = 'clamp', last_step_prob: float = 0.) -> None:
         super().__init__()
         if num_timesteps < 1:
             raise ValueError(f'GaussianDiffusion: num_timesteps must be >= 1, got {num_timesteps}')
@@ -87,13 +82,10 @@ class GaussianDiffusion(nn.Module):
         betas = torch.clip(1 - abar[1:] / abar[:-1], 0, 0.999)
         alphas_cumprod = torch.cumprod(1 - betas, dim=0)
         # Schedules are computed in float64 and stored in float32 (buffers follow .to(device)).
-        for name, value in dict(
-                betas=betas,
-                alphas_cumprod=alphas_cumprod,
-                sqrt_alphas_cumprod=alphas_cumprod.sqrt(),
-                sqrt_one_minus_alphas_cumprod=(1 - alphas_cumprod).sqrt(),
-                sqrt_recip_alphas_cumprod=(1 / alphas_cumprod).sqrt(),
-                sqrt_recipm1_alphas_cumprod=(1 / alphas_cumprod - 1).sqrt()).items():
+        for name, value in dict(betas=betas, alphas_cumprod=alphas_cumprod, sqrt_alphas_cumprod=alphas_cumprod.sqrt(),
+                                sqrt_one_minus_alphas_cumprod=(1 - alphas_cumprod).sqrt(),
+                                sqrt_recip_alphas_cumprod=(1 / alphas_cumprod).sqrt(),
+                                sqrt_recipm1_alphas_cumprod=(1 / alphas_cumprod - 1).sqrt()).items():
             self.register_buffer(name, value.float(), persistent=False)
 
     # ------------------------------------------------------------------ data <-> signal space

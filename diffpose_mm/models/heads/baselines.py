@@ -39,14 +39,10 @@ def heatmap_head_like(head_cfg: Mapping, in_channels: Optional[int] = None) -> d
     if head_cfg.get('type', 'DiffPoseHead') != 'DiffPoseHead':
         raise ValueError(f'heatmap_head_like: expected a DiffPoseHead config, got type={head_cfg.get("type")}')
     widths = tuple(head_cfg.get('feat_channels', _DIFFPOSE_DEFAULTS['feat_channels']))
-    return copy.deepcopy(dict(
-        type='HeatmapHead',
-        in_channels=head_cfg['in_channels'] if in_channels is None else in_channels,
-        out_channels=head_cfg['out_channels'],
-        deconv_out_channels=widths[1:3],
-        deconv_kernel_sizes=(4, 4),
-        loss=head_cfg.get('loss', _DIFFPOSE_DEFAULTS['loss']),
-        decoder=head_cfg.get('decoder')))
+    return copy.deepcopy(
+        dict(type='HeatmapHead', in_channels=head_cfg['in_channels'] if in_channels is None else in_channels,
+             out_channels=head_cfg['out_channels'], deconv_out_channels=widths[1:3], deconv_kernel_sizes=(4, 4),
+             loss=head_cfg.get('loss', _DIFFPOSE_DEFAULTS['loss']), decoder=head_cfg.get('decoder')))
 
 
 def heatmap_test_cfg(test_cfg: Optional[Mapping]) -> dict:

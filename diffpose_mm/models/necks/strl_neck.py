@@ -4,11 +4,11 @@ from typing import Sequence, Tuple, Union
 import torch
 from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
-from torch import Tensor, nn
-
 from mmpose.models.utils.transformer import nchw_to_nlc, nlc_to_nchw
 from mmpose.registry import MODELS
 from mmpose.utils.typing import OptMultiConfig
+from torch import Tensor, nn
+
 from ..utils import build_transformer_encoder
 
 
@@ -39,16 +39,9 @@ class STRLNeck(BaseModule):
         output: a 1-tuple ``((B, embed_dims, h, w),)``.
     """
 
-    def __init__(self,
-                 in_channels: int,
-                 num_frames: int = 5,
-                 feat_size: Sequence[int] = (16, 12),
-                 embed_dims: int = 256,
-                 num_layers: int = 4,
-                 num_heads: int = 8,
-                 mlp_ratio: float = 4.,
-                 drop_rate: float = 0.,
-                 init_cfg: OptMultiConfig = None) -> None:
+    def __init__(self, in_channels: int, num_frames: int = 5, feat_size: Sequence[int] = (16, 12),
+                 embed_dims: int = 256, num_layers: int = 4, num_heads: int = 8, mlp_ratio: float = 4.,
+                 drop_rate: float = 0., init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg)
         if len(feat_size) != 2:
             raise ValueError(f'STRLNeck: feat_size must be (h, w), got {feat_size}')
@@ -62,8 +55,8 @@ class STRLNeck(BaseModule):
         self.patch_embed = nn.Conv2d(in_channels, embed_dims, kernel_size=1)
         num_tokens = num_frames * self.feat_size[0] * self.feat_size[1]
         self.pos_embed = nn.Parameter(torch.zeros(1, num_tokens, embed_dims))
-        self.encoder = build_transformer_encoder(
-            embed_dims, num_heads, num_layers, mlp_ratio, drop_rate, final_norm=False)
+        self.encoder = build_transformer_encoder(embed_dims, num_heads, num_layers, mlp_ratio, drop_rate,
+                                                 final_norm=False)
         self.norm = nn.LayerNorm(embed_dims)
         self.temporal_mlp = nn.Linear(num_frames, 1)
 

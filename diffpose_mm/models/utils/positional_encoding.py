@@ -31,8 +31,9 @@ def sine_pos_embed_2d(h: int, w: int, dims: int, device: torch.device, dtype: to
 def _cached_sine_pos_embed_2d(h: int, w: int, dims: int, device: torch.device, dtype: torch.dtype) -> Tensor:
     with torch.inference_mode(False), torch.no_grad():
         ys, xs = torch.meshgrid(torch.arange(h, device=device), torch.arange(w, device=device), indexing='ij')
-        embed = torch.cat([sinusoidal_embedding(ys.flatten(), dims // 2),
-                           sinusoidal_embedding(xs.flatten(), dims // 2)], dim=-1)[None]
+        embed = torch.cat(
+            [sinusoidal_embedding(ys.flatten(), dims // 2),
+             sinusoidal_embedding(xs.flatten(), dims // 2)], dim=-1)[None]
         return embed.to(dtype)
 
 

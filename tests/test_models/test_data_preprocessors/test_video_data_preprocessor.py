@@ -33,11 +33,9 @@ def test_video_batch_values_and_shapes():
     out = pre(data)
     assert out['inputs'].shape == (2, 5, 3, 8, 6) and out['inputs'].dtype == torch.float32
     for b in range(2):
-        torch.testing.assert_close(out['inputs'][b].double(), expected(raw[b]), atol=1e-5,
-                                   rtol=0)
+        torch.testing.assert_close(out['inputs'][b].double(), expected(raw[b]), atol=1e-5, rtol=0)
     # the channels really are swapped per frame (not the frame axis)
-    torch.testing.assert_close(out['inputs'][0, 1, 0] * STD[0] + MEAN[0], raw[0][1, 2].float(),
-                               atol=1e-3, rtol=0)
+    torch.testing.assert_close(out['inputs'][0, 1, 0] * STD[0] + MEAN[0], raw[0][1, 2].float(), atol=1e-3, rtol=0)
     for sample in out['data_samples']:
         assert sample.metainfo['batch_input_shape'] == (8, 6)
         assert sample.metainfo['pad_shape'] == (8, 6)
@@ -47,8 +45,7 @@ def test_without_channel_conversion_or_normalisation():
     data = batch([(3, 3, 4, 4)])
     raw = data['inputs'][0].clone()
     out = VideoPoseDataPreprocessor(mean=MEAN, std=STD)(data)
-    torch.testing.assert_close(out['inputs'][0].double(), expected(raw, bgr_to_rgb=False),
-                               atol=1e-5, rtol=0)
+    torch.testing.assert_close(out['inputs'][0].double(), expected(raw, bgr_to_rgb=False), atol=1e-5, rtol=0)
     out = VideoPoseDataPreprocessor()(batch([(3, 3, 4, 4)]))
     torch.testing.assert_close(out['inputs'][0], raw.float())
 
@@ -70,8 +67,8 @@ def test_padding_of_video_frames():
     raw = [x.clone() for x in data['inputs']]
     out = pre(data)
     assert out['inputs'].shape == (2, 2, 3, 16, 16)
-    torch.testing.assert_close(out['inputs'][0, :, :, :10, :7].double(),
-                               expected(raw[0], bgr_to_rgb=False), atol=1e-5, rtol=0)
+    torch.testing.assert_close(out['inputs'][0, :, :, :10, :7].double(), expected(raw[0], bgr_to_rgb=False), atol=1e-5,
+                               rtol=0)
     assert (out['inputs'][0, :, :, 10:] == 0).all() and (out['inputs'][0, :, :, :, 7:] == 0).all()
     assert [s.metainfo['pad_shape'] for s in out['data_samples']] == [(16, 8), (16, 16)]
     assert all(s.metainfo['batch_input_shape'] == (16, 16) for s in out['data_samples'])
@@ -116,6 +113,7 @@ def test_random_batch_with_padding_and_channel_swap():
 
 
 class RecordingBatchAugment(torch.nn.Module):
+
     def __init__(self):
         super().__init__()
         self.calls = []

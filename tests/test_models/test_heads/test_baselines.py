@@ -5,11 +5,11 @@ import copy
 import pytest
 import torch
 from mmengine.config import Config
+from mmpose.models.heads import HeatmapHead
+from mmpose.registry import MODELS
 
 import diffpose_mm  # noqa: F401  (registers the modules)
 from diffpose_mm.models.heads.baselines import heatmap_head_like, heatmap_test_cfg
-from mmpose.models.heads import HeatmapHead
-from mmpose.registry import MODELS
 
 CODEC = dict(type='MSRAHeatmap', input_size=(48, 64), heatmap_size=(12, 16), sigma=2)
 
@@ -20,8 +20,8 @@ def test_heatmap_head_like_settings(mmpose_scope):
     given = copy.deepcopy(diffpose)
     head = heatmap_head_like(diffpose)
     assert head == dict(type='HeatmapHead', in_channels=64, out_channels=17, deconv_out_channels=(48, 32),
-                        deconv_kernel_sizes=(4, 4), loss=dict(type='KeypointMSELoss', use_target_weight=False),
-                        decoder=CODEC)
+                        deconv_kernel_sizes=(4, 4), loss=dict(type='KeypointMSELoss',
+                                                              use_target_weight=False), decoder=CODEC)
     assert diffpose == given and head['decoder'] is not diffpose['decoder']  # a new dict, the input unchanged
     assert heatmap_head_like(diffpose, in_channels=128)['in_channels'] == 128
     # unset options: DiffPoseHead's defaults (widths 256, 128, 64 and the weighted MSE loss)

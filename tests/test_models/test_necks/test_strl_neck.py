@@ -1,11 +1,11 @@
 import pytest
 import torch
 from mmengine.registry import DefaultScope
+from mmpose.registry import MODELS
 from torch import nn
 from torch.nn import functional as F
 
 import diffpose_mm  # noqa: F401  (registers the modules)
-from mmpose.registry import MODELS
 
 
 @pytest.fixture(autouse=True)
@@ -16,8 +16,8 @@ def mmpose_scope():
 
 
 def build_neck(**kwargs):
-    cfg = dict(type='STRLNeck', in_channels=6, num_frames=3, feat_size=(4, 3), embed_dims=16, num_layers=2,
-               num_heads=4, mlp_ratio=2.)
+    cfg = dict(type='STRLNeck', in_channels=6, num_frames=3, feat_size=(4, 3), embed_dims=16, num_layers=2, num_heads=4,
+               mlp_ratio=2.)
     cfg.update(kwargs)
     neck = MODELS.build(cfg)
     neck.init_weights()

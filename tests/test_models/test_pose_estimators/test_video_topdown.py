@@ -7,10 +7,10 @@ import torch
 from mmengine.logging import MMLogger
 from mmengine.registry import DefaultScope
 from mmengine.structures import InstanceData, PixelData
-
-import diffpose_mm  # noqa: F401  (registers the modules)
 from mmpose.registry import MODELS
 from mmpose.structures import PoseDataSample
+
+import diffpose_mm  # noqa: F401  (registers the modules)
 
 
 @pytest.fixture(autouse=True)
@@ -24,8 +24,8 @@ K = 3
 TINY_RESNET = dict(type='ResNet', depth=18, stem_channels=8, base_channels=8, num_stages=2, strides=(1, 2),
                    dilations=(1, 1), out_indices=(1, ))  # stride 8, 16 channels
 HEATMAP_HEAD = dict(type='HeatmapHead', in_channels=16, out_channels=K, deconv_out_channels=(8, 8),
-                    deconv_kernel_sizes=(4, 4),
-                    decoder=dict(type='MSRAHeatmap', input_size=(32, 32), heatmap_size=(16, 16), sigma=1))
+                    deconv_kernel_sizes=(4, 4), decoder=dict(type='MSRAHeatmap', input_size=(32, 32),
+                                                             heatmap_size=(16, 16), sigma=1))
 
 
 @pytest.fixture(autouse=True)
@@ -47,9 +47,10 @@ def build(type, **kwargs):
 def samples(B, size=32, heatmaps=None, keypoints=None):
     out = []
     for b in range(B):
-        ds = PoseDataSample(metainfo=dict(input_size=(size, size), input_center=np.array([size / 2, size / 2]),
-                                          input_scale=np.array([size, size], dtype=np.float32),
-                                          flip_indices=list(range(K))))
+        ds = PoseDataSample(
+            metainfo=dict(
+                input_size=(size, size), input_center=np.array([size / 2, size / 2]), input_scale=np.array(
+                    [size, size], dtype=np.float32), flip_indices=list(range(K))))
         ds.gt_instances = InstanceData(bboxes=np.zeros((1, 4)), bbox_scores=np.ones(1))
         if heatmaps is not None:
             ds.gt_fields = PixelData(heatmaps=heatmaps[b])
@@ -89,14 +90,13 @@ def test_single_frame_equivalence_with_topdown_estimator(head):
 
 def video_model(backbone=TINY_RESNET, in_channels=16, feat_size=(4, 4), num_frames=3, test_cfg=None, width=16):
     return build(
-        'VideoTopdownPoseEstimator',
-        backbone=backbone,
+        'VideoTopdownPoseEstimator', backbone=backbone,
         neck=dict(type='STRLNeck', in_channels=in_channels, num_frames=num_frames, feat_size=feat_size,
-                  embed_dims=width, num_layers=1, num_heads=2, mlp_ratio=2),
-        head=dict(type='DiffPoseHead', in_channels=width, out_channels=K, feat_channels=(width, width // 2, width // 2),
-                  heatmap_channels=width // 2, time_embed_dims=8, num_heads=2,
-                  decoder=dict(type='MSRAHeatmap', input_size=(feat_size[1] * 8, feat_size[0] * 8),
-                               heatmap_size=(feat_size[1] * 4, feat_size[0] * 4), sigma=1)),
+                  embed_dims=width, num_layers=1, num_heads=2, mlp_ratio=2), head=dict(
+                      type='DiffPoseHead', in_channels=width, out_channels=K,
+                      feat_channels=(width, width // 2, width // 2), heatmap_channels=width // 2, time_embed_dims=8,
+                      num_heads=2, decoder=dict(type='MSRAHeatmap', input_size=(feat_size[1] * 8, feat_size[0] * 8),
+                                                heatmap_size=(feat_size[1] * 4, feat_size[0] * 4), sigma=1)),
         test_cfg=test_cfg or dict(num_noise_groups=2, sampling_steps=1, seed=0))
 
 
@@ -122,11 +122,10 @@ def test_frames_are_folded_into_the_batch_and_fused_by_the_neck():
 def test_any_backbone_per_frame_vit():
     """The paper's backbone family: mmpretrain's VisionTransformer with ViTPose settings (tiny widths)."""
     vit = dict(type='mmpretrain.VisionTransformer', arch=dict(embed_dims=16, num_layers=1, num_heads=2,
-                                                               feedforward_channels=32),
-               img_size=(64, 48), patch_size=16, qkv_bias=True, with_cls_token=False, out_type='featmap',
-               patch_cfg=dict(padding=2))
-    model = video_model(backbone=vit, feat_size=(4, 3), num_frames=5,
-                        test_cfg=dict(flip_test=True, num_noise_groups=2, sampling_steps=2, seed=0))
+                                                              feedforward_channels=32), img_size=(64, 48),
+               patch_size=16, qkv_bias=True, with_cls_token=False, out_type='featmap', patch_cfg=dict(padding=2))
+    model = video_model(backbone=vit, feat_size=(4, 3), num_frames=5, test_cfg=dict(flip_test=True, num_noise_groups=2,
+                                                                                    sampling_steps=2, seed=0))
     x = torch.randn(2, 5, 3, 64, 48)
     gt = torch.rand(2, K, 16, 12)
     losses = model.loss(x, samples(2, size=0, heatmaps=gt))
@@ -190,8 +189,9 @@ def blob_batch(B, rng, T=3, S=32, HM=16):
 def test_tiny_diffpose_learns_blob_keypoints():
     """Learning test: loss falls and PCK (3 px on a 32 px input) rises after ~80 steps on synthetic clips."""
     torch.manual_seed(0)
-    model = video_model(dict(TINY_RESNET, stem_channels=16, base_channels=16), in_channels=32, width=32,
-                        test_cfg=dict(num_noise_groups=2, sampling_steps=1, seed=0))
+    model = video_model(
+        dict(TINY_RESNET, stem_channels=16, base_channels=16), in_channels=32, width=32,
+        test_cfg=dict(num_noise_groups=2, sampling_steps=1, seed=0))
     val_x, val_samples, val_kpts = blob_batch(24, np.random.default_rng(123))
 
     def pck():
