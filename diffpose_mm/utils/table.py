@@ -1,4 +1,5 @@
-"""Tables of the analysis tools: one formatter for markdown and plain aligned text."""
+"""Tables of the analysis tools: one formatter for markdown and plain aligned text, its cells and json."""
+import math
 from typing import Any, Optional, Sequence
 
 
@@ -45,3 +46,23 @@ def render_table(header: Sequence[Any], rows: Sequence[Sequence[Any]], align: Op
     rule = '|' + '|'.join('-' * (w + 1) + ':' if a == 'r' else '-' * (w + 2) for w, a in zip(widths, align)) + '|'
     md = ['| ' + ' | '.join(pad(line)) + ' |' for line in lines]
     return '\n'.join([md[0], rule] + md[1:])
+
+
+def mean_std_cell(value: Optional[float], std: Optional[float] = None, signed: bool = False) -> str:
+    """``'71.5 ± 0.3'`` (one decimal; ``'+1.2'`` when ``signed``); ``'n/a'`` for a missing or NaN value, the
+    value alone for a missing or NaN ``std`` (one seed)."""
+    if value is None or math.isnan(value):
+        return 'n/a'
+    text = f'{value:+.1f}' if signed else f'{value:.1f}'
+    return text if std is None or math.isnan(std) else f'{text} ± {std:.1f}'
+
+
+def json_safe(node: Any) -> Any:
+    """A result tree as valid json: NaN -> None, tuples -> lists, keys -> str, other objects -> ``str()``."""
+    if isinstance(node, float):
+        return None if math.isnan(node) else node
+    if isinstance(node, dict):
+        return {str(k): json_safe(v) for k, v in node.items()}
+    if isinstance(node, (list, tuple)):
+        return [json_safe(v) for v in node]
+    return node if node is None or isinstance(node, (str, int, bool)) else str(node)

@@ -1,7 +1,9 @@
 """diffpose_mm.utils.table: the one table formatter of the analysis tools."""
+import json
+
 import pytest
 
-from diffpose_mm.utils import render_table
+from diffpose_mm.utils import json_safe, mean_std_cell, render_table
 
 HEADER = ['run', 'N', 'AP']
 ROWS = [['delta2', 10, '71.5 ± 0.4'], ['heatmap_head', '-', 8.0]]
@@ -36,3 +38,26 @@ def test_header_only_and_errors():
         render_table(['a'], [], align='c')
     with pytest.raises(ValueError, match='columns'):
         render_table(['a', 'b'], [['1']])
+
+
+def test_mean_std_cell():
+    assert mean_std_cell(71.54, 0.26) == '71.5 ± 0.3'
+    assert mean_std_cell(1.25, 0.5, signed=True) == '+1.2 ± 0.5'
+    assert mean_std_cell(-0.04, signed=True) == '-0.0'
+    assert mean_std_cell(3.0, float('nan')) == '3.0'  # one seed: no std
+    assert mean_std_cell(float('nan'), 1.0) == 'n/a'
+    assert mean_std_cell(None) == 'n/a'
+
+
+def test_json_safe_round_trips_through_strict_json():
+    tree = {'a': float('nan'), 1: (2, 3.5), 'o': object, 'n': None, 'b': [True, {'x': float('nan')}]}
+    safe = json_safe(tree)
+    assert json.loads(json.dumps(safe, allow_nan=False)) == {
+        'a': None,
+        '1': [2, 3.5],
+        'o': str(object),
+        'n': None,
+        'b': [True, {
+            'x': None
+        }]
+    }

@@ -39,7 +39,7 @@ from scipy.stats import rankdata
 import diffpose_mm  # noqa: F401  (registers the DiffPose modules)
 from diffpose_mm.datasets.posetrack_format import POSETRACK_GROUP_INDICES
 from diffpose_mm.datasets.posetrack_video_dataset import load_posetrack_annotations
-from diffpose_mm.utils import gt_box_dataset, load_run, render_table
+from diffpose_mm.utils import gt_box_dataset, json_safe, load_run, render_table
 
 COLUMNS = tuple(POSETRACK_GROUP_INDICES) + ('All', 'All (degraded)')
 SIGNALS = ('spread', '1 - score')
@@ -220,17 +220,6 @@ def format_table(rows: List[dict], thr: float = 0.5) -> str:
     return render_table(header, lines)
 
 
-def _json_safe(node):
-    """NaN -> None (json has no NaN)."""
-    if isinstance(node, float) and not math.isfinite(node):
-        return None
-    if isinstance(node, dict):
-        return {k: _json_safe(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_json_safe(v) for v in node]
-    return node
-
-
 # ------------------------------------------------------------------------------------------------ CLI
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -270,7 +259,7 @@ def main(argv: Optional[List[str]] = None) -> List[dict]:
     if args.out:
         with open(args.out, 'w') as f:
             json.dump(
-                _json_safe(dict(thr=args.thr, columns=list(COLUMNS), runs=settings, rows=rows)), f, indent=2,
+                json_safe(dict(thr=args.thr, columns=list(COLUMNS), runs=settings, rows=rows)), f, indent=2,
                 default=str)
         print(f'written to {args.out}')
     return rows

@@ -62,7 +62,7 @@ from diffpose_mm.datasets.posetrack_format import POSETRACK_SUMMARY_KEYS
 from diffpose_mm.engine.checkpoint import mmengine_checkpoint_globals
 from diffpose_mm.models.diffusion.sampling_cfg import SAMPLING_KEYS, parse_sampling_cfg
 from diffpose_mm.models.heads.baselines import heatmap_head_like, heatmap_test_cfg
-from diffpose_mm.utils import render_table, with_data_root
+from diffpose_mm.utils import json_safe, mean_std_cell, render_table, with_data_root
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_CONFIG = osp.join(REPO, 'configs', 'diffpose', 'td-diffpose_res18-tiny_1xb16-18e_synthetic-128x96.py')
@@ -292,7 +292,7 @@ def _fingerprint(cfg: Config) -> str:
     """Hash of everything in ``cfg`` but the visualizer's name (unique per runner, see ``_run_config``)."""
     cfg = cfg.to_dict()
     cfg.get('visualizer', {}).pop('name', None)
-    return hashlib.sha1(json.dumps(_json_safe(cfg), sort_keys=True).encode()).hexdigest()
+    return hashlib.sha1(json.dumps(json_safe(cfg), sort_keys=True).encode()).hexdigest()
 
 
 def _finished(work_dir: str, cfg: Config) -> Optional[dict]:
@@ -306,7 +306,7 @@ def _finished(work_dir: str, cfg: Config) -> Optional[dict]:
 
 def _mark_finished(work_dir: str, cfg: Config, **result) -> None:
     with open(osp.join(work_dir, 'run.json'), 'w') as f:
-        json.dump(_json_safe(dict(result, fingerprint=_fingerprint(cfg))), f, indent=2)
+        json.dump(json_safe(dict(result, fingerprint=_fingerprint(cfg))), f, indent=2)
 
 
 def train(cfg: Config, work_dir: str, name: str) -> str:
@@ -473,24 +473,6 @@ def make_row(name: str, paper: str, per_seed: Dict[int, Dict[str, float]],
     return row
 
 
-def _json_safe(node: Any) -> Any:
-    """NaN -> None (valid json), tuples -> lists, other objects -> str."""
-    if isinstance(node, float):
-        return None if math.isnan(node) else node
-    if isinstance(node, dict):
-        return {str(k): _json_safe(v) for k, v in node.items()}
-    if isinstance(node, (list, tuple)):
-        return [_json_safe(v) for v in node]
-    return node if node is None or isinstance(node, (str, int, bool)) else str(node)
-
-
-def _cell(value: float, std: float = float('nan'), signed: bool = False) -> str:
-    if math.isnan(value):
-        return 'n/a'
-    text = f'{value:+.1f}' if signed else f'{value:.1f}'
-    return text if math.isnan(std) else f'{text} ± {std:.1f}'
-
-
 def format_table(rows: Sequence[dict], caption: str) -> str:
     """Markdown table: ``Row | Paper | Head ... Total | Total (degraded) | COCO AP | Δ Total | Δ degraded``;
     ``Total`` and ``Total (degraded)`` carry ``± std`` over seeds, the Δ columns the paired difference to the
@@ -498,9 +480,10 @@ def format_table(rows: Sequence[dict], caption: str) -> str:
     head = ('Row', 'Paper') + COLUMNS + ('Δ Total', 'Δ degraded')
     lines = []
     for row in rows:
-        cells = [_cell(row['values'][c], row['std'][c] if c in DIFF_COLUMNS else float('nan')) for c in COLUMNS]
+        cells = [mean_std_cell(row['values'][c], row['std'][c] if c in DIFF_COLUMNS else float('nan')) for c in COLUMNS]
         cells += [
-            _cell(row['diff'][c], row['diff_std'][c], signed=True) if c in row['diff'] else '-' for c in DIFF_COLUMNS
+            mean_std_cell(row['diff'][c], row['diff_std'][c], signed=True) if c in row['diff'] else '-'
+            for c in DIFF_COLUMNS
         ]
         lines.append([row['name'], row['paper']] + cells)
     return f'{caption}\n\n' + render_table(head, lines, align='ll' + 'r' * (len(head) - 2))
@@ -562,7 +545,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     with open(f'{out_file}.md', 'w') as f:
         f.write(table + '\n')
     with open(f'{out_file}.json', 'w') as f:
-        json.dump(_json_safe(dict(caption=caption, config=args.config, args=vars(args), rows=rows)), f, indent=2)
+        json.dump(json_safe(dict(caption=caption, config=args.config, args=vars(args), rows=rows)), f, indent=2)
     print_log(f'[run_ablations] wrote {out_file}.md and {out_file}.json', logger='current')
     print(table)
     return 0

@@ -18,7 +18,13 @@ Conventions, following DiffusionDet (Chen et al., 2023), on which the DiffPose a
 - self-conditioning (Chen et al., 2023, *Analog Bits*): the sampler hands each denoising call the previous
   step's ``x0`` prediction (``None`` at the first step); a denoiser may ignore it;
 - DDIM time pairs from ``linspace(-1, T - 1, steps + 1)`` reversed, e.g. ``999→749→499→249→-1`` for 4 steps;
-  the last pair ends at ``-1``, where the sample *is* the predicted ``x0``.
+  the last pair ends at ``-1``, where the sample *is* the predicted ``x0``;
+- prior: the forward process ends in ``N(0, I)`` unless a *prior* is given (DiffPose-3D's GMM-based forward
+  process, Gong et al., CVPR 2023): with a mean ``μ`` and a per-element scale ``s`` (signal space, broadcast
+  against the sample), ``q(x_t | x_0) = N(sqrt(ᾱ_t) x_0 + (1 - sqrt(ᾱ_t)) μ, (1 - ᾱ_t) s²)``, so ``x_{T-1}``
+  is (almost) a draw from ``N(μ, s²)``. It is the standard process on ``y = (x - μ) / s``: every method maps to
+  ``y``, runs the standard formula and maps back. Without a prior every result is bit-identical to the
+  standard process.
 """
 import math
 from typing import Callable, List, Optional, Sequence, Tuple
@@ -116,37 +122,50 @@ class GaussianDiffusion(nn.Module):
             t = torch.where(last, torch.full_like(t, self.num_timesteps - 1), t)
         return t
 
-    def add_noise(self, x_start: Tensor, t: Tensor, noise: Tensor) -> Tensor:
-        """Eq. 1 in signal space: ``x_t = sqrt(ᾱ_t) x_start + sqrt(1 - ᾱ_t) ε``.
+    def add_noise(self, x_start: Tensor, t: Tensor, noise: Tensor, prior_mean: Optional[Tensor] = None,
+                  prior_scale: Optional[Tensor] = None) -> Tensor:
+        """Eq. 1 in signal space: ``x_t = sqrt(ᾱ_t) x_start + sqrt(1 - ᾱ_t) ε``; with a prior
+        ``x_t = sqrt(ᾱ_t) x_start + (1 - sqrt(ᾱ_t)) μ + sqrt(1 - ᾱ_t) s ε``.
 
         Args:
             x_start (Tensor): ``(B, ...)`` signal-space data.
             t (Tensor): ``(B,)`` long timesteps.
             noise (Tensor): ``(B, ...)`` standard normal noise.
+            prior_mean (Tensor, optional): ``μ``, broadcastable to ``(B, ...)``, signal space. Defaults to 0.
+            prior_scale (Tensor, optional): ``s > 0``, broadcastable to ``(B, ...)``. Defaults to 1.
         """
-        return (_extract(self.sqrt_alphas_cumprod, t, x_start) * x_start +
-                _extract(self.sqrt_one_minus_alphas_cumprod, t, x_start) * noise)
+        if prior_mean is None and prior_scale is None:
+            return (_extract(self.sqrt_alphas_cumprod, t, x_start) * x_start +
+                    _extract(self.sqrt_one_minus_alphas_cumprod, t, x_start) * noise)
+        y_start = _whiten(x_start, prior_mean, prior_scale)
+        return _unwhiten(self.add_noise(y_start, t, noise), prior_mean, prior_scale)
 
     def q_sample(self, x0: Tensor, t: Tensor, noise: Optional[Tensor] = None,
-                 generator: Optional[torch.Generator] = None) -> Tensor:
+                 generator: Optional[torch.Generator] = None, prior_mean: Optional[Tensor] = None,
+                 prior_scale: Optional[Tensor] = None) -> Tensor:
         """Noisy network input for training: scale to signal space, diffuse, then :meth:`network_input`.
 
         Args:
             x0 (Tensor): ``(B, ...)`` clean data in ``[0, 1]`` (e.g. GT heatmaps).
             t (Tensor): ``(B,)`` long timesteps.
             noise (Tensor, optional): ``(B, ...)`` noise; drawn from ``generator`` when omitted.
+            prior_mean, prior_scale (Tensor, optional): The prior (signal space), see :meth:`add_noise`.
 
         Returns:
             Tensor: ``(B, ...)`` noisy sample ``x_t`` as the denoiser sees it.
         """
         if noise is None:
             noise = _randn_like(x0, generator)
-        return self.network_input(self.add_noise(self.to_signal(x0), t, noise), t)
+        return self.network_input(self.add_noise(self.to_signal(x0), t, noise, prior_mean, prior_scale), t)
 
     # ------------------------------------------------------------------ sampling
-    def predict_noise_from_start(self, x_t: Tensor, t: Tensor, x_start: Tensor) -> Tensor:
+    def predict_noise_from_start(self, x_t: Tensor, t: Tensor, x_start: Tensor, prior_mean: Optional[Tensor] = None,
+                                 prior_scale: Optional[Tensor] = None) -> Tensor:
         """Noise implied by ``x_t`` and a predicted ``x_start`` (both signal space):
-        ``ε = (sqrt(1/ᾱ_t) x_t - x_start) / sqrt(1/ᾱ_t - 1)``."""
+        ``ε = (sqrt(1/ᾱ_t) x_t - x_start) / sqrt(1/ᾱ_t - 1)``, on ``(x - μ) / s`` with a prior."""
+        if prior_mean is not None or prior_scale is not None:
+            return self.predict_noise_from_start(
+                _whiten(x_t, prior_mean, prior_scale), t, _whiten(x_start, prior_mean, prior_scale))
         return ((_extract(self.sqrt_recip_alphas_cumprod, t, x_t) * x_t - x_start) /
                 _extract(self.sqrt_recipm1_alphas_cumprod, t, x_t))
 
@@ -160,7 +179,8 @@ class GaussianDiffusion(nn.Module):
         return list(zip(times[:-1], times[1:]))
 
     def ddim_step(self, x_t: Tensor, x_start: Tensor, t: int, t_next: int, eta: float = 1.0,
-                  generator: Optional[torch.Generator] = None) -> Tensor:
+                  generator: Optional[torch.Generator] = None, prior_mean: Optional[Tensor] = None,
+                  prior_scale: Optional[Tensor] = None) -> Tensor:
         """One DDIM update in signal space (Song et al., 2021; DiffusionDet's ``ddim_sample`` loop body).
 
         Args:
@@ -170,12 +190,18 @@ class GaussianDiffusion(nn.Module):
             t_next (int): Next timestep; ``-1`` returns ``x_start``.
             eta (float): 0 is deterministic DDIM, 1 matches the DDPM posterior variance.
             generator (torch.Generator, optional): Source of the fresh noise when ``eta > 0``.
+            prior_mean, prior_scale (Tensor, optional): The prior (signal space), see :meth:`add_noise`.
 
         Returns:
             Tensor: ``(B, ...)`` sample at ``t_next``.
         """
         if t_next < 0:
             return x_start
+        if prior_mean is not None or prior_scale is not None:
+            y_next = self.ddim_step(
+                _whiten(x_t, prior_mean, prior_scale), _whiten(x_start, prior_mean, prior_scale), t, t_next, eta,
+                generator)
+            return _unwhiten(y_next, prior_mean, prior_scale)
         t_vec = torch.full((x_t.shape[0], ), t, device=x_t.device, dtype=torch.long)
         pred_noise = self.predict_noise_from_start(x_t, t_vec, x_start)
         alpha, alpha_next = self.alphas_cumprod[t], self.alphas_cumprod[t_next]
@@ -188,8 +214,9 @@ class GaussianDiffusion(nn.Module):
 
     @torch.no_grad()
     def sample(self, denoise_fn: DenoiseFn, shape: Sequence[int], steps: int, eta: float = 1.0,
-               generator: Optional[torch.Generator] = None, device: Optional[torch.device] = None) -> Tensor:
-        """DDIM sampling loop (Algorithm 2).
+               generator: Optional[torch.Generator] = None, device: Optional[torch.device] = None,
+               prior_mean: Optional[Tensor] = None, prior_scale: Optional[Tensor] = None) -> Tensor:
+        """DDIM sampling loop (Algorithm 2), from ``x_{T-1} ~ N(0, I)`` or, with a prior, ``N(μ, s²)``.
 
         Args:
             denoise_fn (Callable): ``f(x_t, t, x0_prev) -> x0``: ``x_t`` is a ``shape`` network input
@@ -200,25 +227,43 @@ class GaussianDiffusion(nn.Module):
             eta (float): DDIM stochasticity. Defaults to 1.0 (DiffusionDet).
             generator (torch.Generator, optional): Makes the run repeatable; must live on ``device``.
             device (torch.device, optional): Defaults to the device of the schedule buffers.
+            prior_mean, prior_scale (Tensor, optional): The prior (signal space, broadcastable to ``shape``), see
+                :meth:`add_noise`.
 
         Returns:
             Tensor: ``shape`` prediction of ``x0`` from the last step, in data range (not clamped).
         """
         device = self.alphas_cumprod.device if device is None else device
         x = torch.randn(tuple(shape), device=device, generator=generator)
+        if prior_mean is not None or prior_scale is not None:
+            x = _unwhiten(x, prior_mean, prior_scale)
         x0 = None
         for t, t_next in self.ddim_time_pairs(steps):
             t_vec = torch.full((x.shape[0], ), t, device=device, dtype=torch.long)
             x0 = denoise_fn(self.network_input(x, t_vec), t_vec, x0)
             # The update uses the clamped signal-space x0 but the raw x_t, as in DiffusionDet.
             x_start = self.to_signal(x0).clamp(-self.signal_scale, self.signal_scale)
-            x = self.ddim_step(x, x_start, t, t_next, eta, generator)
+            x = self.ddim_step(x, x_start, t, t_next, eta, generator, prior_mean, prior_scale)
         return x0
 
 
 def _extract(values: Tensor, t: Tensor, like: Tensor) -> Tensor:
     """Gather ``values[t]`` and reshape to ``(B, 1, ..., 1)`` to broadcast against ``like``."""
     return values[t].to(like.dtype).reshape(-1, *([1] * (like.dim() - 1)))
+
+
+def _whiten(x: Tensor, mean: Optional[Tensor], scale: Optional[Tensor]) -> Tensor:
+    """``(x - μ) / s``: a prior's process as the standard one (``μ = 0``, ``s = 1`` when omitted)."""
+    if mean is not None:
+        x = x - mean
+    return x if scale is None else x / scale
+
+
+def _unwhiten(y: Tensor, mean: Optional[Tensor], scale: Optional[Tensor]) -> Tensor:
+    """``μ + s y``, the inverse of :func:`_whiten`."""
+    if scale is not None:
+        y = y * scale
+    return y if mean is None else y + mean
 
 
 def _randn_like(x: Tensor, generator: Optional[torch.Generator]) -> Tensor:

@@ -208,3 +208,82 @@ def test_last_step_prob_moves_draws_to_pure_noise():
 def test_invalid_schedule_settings_name_the_option(kwargs, match):
     with pytest.raises(ValueError, match=match):
         GaussianDiffusion(**kwargs)
+
+
+# ----------------------------------------------------------------------------------------------- prior N(μ, s²)
+def _prior(shape, seed=11):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(shape, generator=g) * 0.5, torch.rand(shape, generator=g) * 0.3 + 0.05
+
+
+def test_identity_prior_is_bit_identical_to_the_standard_process():
+    """μ = 0, s = 1 given explicitly changes nothing, bit for bit (the 2D head passes no prior at all)."""
+    diff = GaussianDiffusion(num_timesteps=50)
+    g = torch.Generator().manual_seed(12)
+    x0, noise = torch.rand(4, 17, 5, generator=g), torch.randn(4, 17, 5, generator=g)
+    t = torch.tensor([0, 10, 30, 49])
+    zero, one = torch.zeros(17, 5), torch.ones(17, 5)
+    assert torch.equal(diff.q_sample(x0, t, noise, prior_mean=zero, prior_scale=one), diff.q_sample(x0, t, noise))
+    x_t, x_s = diff.to_signal(x0), diff.to_signal(x0.flip(0))
+    assert torch.equal(diff.ddim_step(x_t, x_s, 30, 10, 0.0, None, zero, one), diff.ddim_step(x_t, x_s, 30, 10, 0.0))
+
+    def denoiser(x_in, t, x_prev):
+        return x_in * 0.9 + 0.05
+
+    a = diff.sample(denoiser, (4, 17, 5), 3, generator=torch.Generator().manual_seed(0), prior_mean=zero,
+                    prior_scale=one)
+    assert torch.equal(a, diff.sample(denoiser, (4, 17, 5), 3, generator=torch.Generator().manual_seed(0)))
+
+
+def test_add_noise_with_prior_has_the_gmm_forward_marginal():
+    """q(x_t | x_0) = N(sqrt(ᾱ) x_0 + (1 - sqrt(ᾱ)) μ, (1 - ᾱ) s²) per element."""
+    diff = GaussianDiffusion(num_timesteps=50)
+    n = 200_000
+    x_start = torch.full((n, 2), 0.4)
+    mean, scale = torch.tensor([1.5, -0.7]), torch.tensor([0.2, 0.05])
+    g = torch.Generator().manual_seed(13)
+    for t in (0, 25, 49):
+        x_t = diff.add_noise(x_start, torch.full((n, ), t), torch.randn(n, 2, generator=g), mean, scale)
+        abar = diff.alphas_cumprod[t].item()
+        expected = math.sqrt(abar) * 0.4 + (1 - math.sqrt(abar)) * mean
+        assert torch.allclose(x_t.mean(0), expected, atol=3e-3)
+        assert torch.allclose(x_t.std(0), math.sqrt(1 - abar) * scale, rtol=0.02, atol=1e-4)
+    # at the last step the sample is (almost) a draw from the prior itself
+    assert diff.alphas_cumprod[-1].item() < 1e-3
+
+
+def test_predict_noise_and_ddim_step_with_prior_stay_on_the_forward_marginal():
+    diff = GaussianDiffusion(num_timesteps=50)
+    g = torch.Generator().manual_seed(14)
+    mean, scale = _prior((17, 5))
+    x_start = torch.randn(3, 17, 5, generator=g) * 0.3
+    noise = torch.randn(3, 17, 5, generator=g)
+    x_t = diff.add_noise(x_start, torch.full((3, ), 40), noise, mean, scale)
+    assert torch.allclose(
+        diff.predict_noise_from_start(x_t, torch.full((3, ), 40), x_start, mean, scale), noise, atol=1e-4)
+    x_next = diff.ddim_step(x_t, x_start, 40, 20, 0.0, None, mean, scale)
+    assert torch.allclose(x_next, diff.add_noise(x_start, torch.full((3, ), 20), noise, mean, scale), atol=1e-5)
+    # without the prior the same numbers land elsewhere: the prior is really used
+    assert not torch.allclose(x_next, diff.ddim_step(x_t, x_start, 40, 20, 0.0), atol=1e-3)
+    assert torch.equal(diff.ddim_step(x_t, x_start, 20, -1, 1.0, None, mean, scale), x_start)
+
+
+def test_sample_with_prior_starts_from_the_prior_and_recovers_x0():
+    """The first network input is a draw from N(μ, s²) (seen through network_input), and a perfect denoiser
+    still returns the data."""
+    diff = GaussianDiffusion(num_timesteps=50, signal_scale=100.)  # clamping never bites at this scale
+    n = 20_000
+    mean, scale = torch.tensor([30., -20.]), torch.tensor([4., 0.5])
+    target = torch.full((n, 2), 0.6)
+    first = []
+
+    def oracle(x_in, t, x_prev):
+        if not first:
+            first.append((x_in * 2 - 1) * diff.signal_scale)  # back from [0, 1] to signal space
+        return target
+
+    out = diff.sample(oracle, (n, 2), 3, eta=1.0, generator=torch.Generator().manual_seed(15), prior_mean=mean,
+                      prior_scale=scale)
+    assert torch.equal(out, target)
+    assert torch.allclose(first[0].mean(0), mean, atol=0.1)
+    assert torch.allclose(first[0].std(0), scale, rtol=0.03)

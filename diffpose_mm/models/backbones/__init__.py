@@ -1,0 +1,3 @@
+from .context_encoder import DiffPoseContextEncoder, LiftingContext
+
+__all__ = ['DiffPoseContextEncoder', 'LiftingContext']
