@@ -27,13 +27,15 @@ Conventions, following DiffusionDet (Chen et al., 2023), on which the DiffPose a
   standard process.
 """
 import math
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmpose.registry import MODELS
 from torch import Tensor, nn
 
 DenoiseFn = Callable[[Tensor, Tensor, Optional[Tensor]], Tensor]
+# one generator, or one per equal chunk of the batch (see :func:`_randn`)
+Generators = Union[None, torch.Generator, Sequence[torch.Generator]]
 INPUT_MODES = ('clamp', 'normalize')
 
 
@@ -140,9 +142,8 @@ class GaussianDiffusion(nn.Module):
         y_start = _whiten(x_start, prior_mean, prior_scale)
         return _unwhiten(self.add_noise(y_start, t, noise), prior_mean, prior_scale)
 
-    def q_sample(self, x0: Tensor, t: Tensor, noise: Optional[Tensor] = None,
-                 generator: Optional[torch.Generator] = None, prior_mean: Optional[Tensor] = None,
-                 prior_scale: Optional[Tensor] = None) -> Tensor:
+    def q_sample(self, x0: Tensor, t: Tensor, noise: Optional[Tensor] = None, generator: Generators = None,
+                 prior_mean: Optional[Tensor] = None, prior_scale: Optional[Tensor] = None) -> Tensor:
         """Noisy network input for training: scale to signal space, diffuse, then :meth:`network_input`.
 
         Args:
@@ -155,7 +156,7 @@ class GaussianDiffusion(nn.Module):
             Tensor: ``(B, ...)`` noisy sample ``x_t`` as the denoiser sees it.
         """
         if noise is None:
-            noise = _randn_like(x0, generator)
+            noise = _randn(x0.shape, x0.device, x0.dtype, generator)
         return self.network_input(self.add_noise(self.to_signal(x0), t, noise, prior_mean, prior_scale), t)
 
     # ------------------------------------------------------------------ sampling
@@ -179,7 +180,7 @@ class GaussianDiffusion(nn.Module):
         return list(zip(times[:-1], times[1:]))
 
     def ddim_step(self, x_t: Tensor, x_start: Tensor, t: int, t_next: int, eta: float = 1.0,
-                  generator: Optional[torch.Generator] = None, prior_mean: Optional[Tensor] = None,
+                  generator: Generators = None, prior_mean: Optional[Tensor] = None,
                   prior_scale: Optional[Tensor] = None) -> Tensor:
         """One DDIM update in signal space (Song et al., 2021; DiffusionDet's ``ddim_sample`` loop body).
 
@@ -189,7 +190,8 @@ class GaussianDiffusion(nn.Module):
             t (int): Current timestep.
             t_next (int): Next timestep; ``-1`` returns ``x_start``.
             eta (float): 0 is deterministic DDIM, 1 matches the DDPM posterior variance.
-            generator (torch.Generator, optional): Source of the fresh noise when ``eta > 0``.
+            generator (torch.Generator | Sequence, optional): Source of the fresh noise when ``eta > 0`` (one
+                per equal chunk of the batch when a sequence).
             prior_mean, prior_scale (Tensor, optional): The prior (signal space), see :meth:`add_noise`.
 
         Returns:
@@ -209,13 +211,13 @@ class GaussianDiffusion(nn.Module):
         c = (1 - alpha_next - sigma**2).clamp(min=0).sqrt()
         x_next = x_start * alpha_next.sqrt() + c * pred_noise
         if eta > 0:
-            x_next = x_next + sigma * _randn_like(x_t, generator)
+            x_next = x_next + sigma * _randn(x_t.shape, x_t.device, x_t.dtype, generator)
         return x_next
 
     @torch.no_grad()
     def sample(self, denoise_fn: DenoiseFn, shape: Sequence[int], steps: int, eta: float = 1.0,
-               generator: Optional[torch.Generator] = None, device: Optional[torch.device] = None,
-               prior_mean: Optional[Tensor] = None, prior_scale: Optional[Tensor] = None) -> Tensor:
+               generator: Generators = None, device: Optional[torch.device] = None, prior_mean: Optional[Tensor] = None,
+               prior_scale: Optional[Tensor] = None) -> Tensor:
         """DDIM sampling loop (Algorithm 2), from ``x_{T-1} ~ N(0, I)`` or, with a prior, ``N(μ, s²)``.
 
         Args:
@@ -225,7 +227,9 @@ class GaussianDiffusion(nn.Module):
             shape (Sequence[int]): ``(B, ...)`` shape of the sample.
             steps (int): Number of DDIM steps (network evaluations).
             eta (float): DDIM stochasticity. Defaults to 1.0 (DiffusionDet).
-            generator (torch.Generator, optional): Makes the run repeatable; must live on ``device``.
+            generator (torch.Generator | Sequence, optional): Makes the run repeatable; must live on ``device``.
+                A sequence of ``G`` generators runs ``G`` independent trajectories in one batch: chunk ``g`` of
+                dim 0 (``B / G`` samples) gets exactly the noise of a separate run with generator ``g``.
             device (torch.device, optional): Defaults to the device of the schedule buffers.
             prior_mean, prior_scale (Tensor, optional): The prior (signal space, broadcastable to ``shape``), see
                 :meth:`add_noise`.
@@ -234,7 +238,7 @@ class GaussianDiffusion(nn.Module):
             Tensor: ``shape`` prediction of ``x0`` from the last step, in data range (not clamped).
         """
         device = self.alphas_cumprod.device if device is None else device
-        x = torch.randn(tuple(shape), device=device, generator=generator)
+        x = _randn(shape, device, torch.get_default_dtype(), generator)
         if prior_mean is not None or prior_scale is not None:
             x = _unwhiten(x, prior_mean, prior_scale)
         x0 = None
@@ -266,5 +270,13 @@ def _unwhiten(y: Tensor, mean: Optional[Tensor], scale: Optional[Tensor]) -> Ten
     return y if mean is None else y + mean
 
 
-def _randn_like(x: Tensor, generator: Optional[torch.Generator]) -> Tensor:
-    return torch.randn(x.shape, device=x.device, dtype=x.dtype, generator=generator)
+def _randn(shape: Sequence[int], device: torch.device, dtype: torch.dtype, generator: Generators) -> Tensor:
+    """Standard normal noise of ``shape``; with a sequence of generators, dim 0 splits into equal chunks, each
+    drawn from its own generator (independent trajectories in one batch, each as if sampled alone)."""
+    if not isinstance(generator, (list, tuple)):
+        return torch.randn(tuple(shape), device=device, dtype=dtype, generator=generator)
+    if shape[0] % len(generator):
+        raise ValueError(f'GaussianDiffusion: a batch of {shape[0]} does not split into {len(generator)} equal '
+                         'trajectories, one per generator')
+    chunk = (shape[0] // len(generator), ) + tuple(shape[1:])
+    return torch.cat([torch.randn(chunk, device=device, dtype=dtype, generator=g) for g in generator])

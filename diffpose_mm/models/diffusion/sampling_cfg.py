@@ -4,9 +4,10 @@ Every diffusion head (2D heatmaps, 3D lifting) reads ``num_noise_groups`` (N hyp
 ``sampling_steps`` (DDIM steps), ``eta`` (DDIM stochasticity) and ``seed`` (of the sampling noise) from its
 ``test_cfg`` through :func:`parse_sampling_cfg`; the sweep test loop sets the same keys.
 """
-from typing import Mapping
+from typing import Mapping, Optional
 
 import numpy as np
+import torch
 
 # Defaults (DiffPose paper §4.1); every key can be overridden by the model's ``test_cfg``.
 DEFAULT_SAMPLING = dict(num_noise_groups=10, sampling_steps=4, eta=1.0, seed=None)
@@ -26,3 +27,14 @@ def parse_sampling_cfg(test_cfg: Mapping, owner: str = 'test_cfg') -> dict:
     if not 0 <= float(cfg['eta']) <= 1:
         raise ValueError(f'{owner}: test_cfg.eta must be in [0, 1], got {cfg["eta"]!r}')
     return cfg
+
+
+def resolve_seed(seed: Optional[int]) -> int:
+    """``test_cfg.seed``, or a draw from torch's global RNG when it is None (so ``torch.manual_seed`` still
+    controls the run, and both flip-test passes can share one seed)."""
+    return int(torch.randint(0, 2**62, (1, ))) if seed is None else int(seed)
+
+
+def seeded_generator(device: torch.device, seed: int) -> torch.Generator:
+    """A generator on ``device`` seeded with ``seed``: the source of one sampling run's noise."""
+    return torch.Generator(device=device).manual_seed(int(seed))

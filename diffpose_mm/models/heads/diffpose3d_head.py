@@ -10,7 +10,7 @@ from torch import Tensor
 
 from ..backbones.context_encoder import LiftingContext
 from ..diffusion.gmm_prior import STATE_CHANNELS, flip_gmm
-from ..diffusion.sampling_cfg import parse_sampling_cfg
+from ..diffusion.sampling_cfg import parse_sampling_cfg, resolve_seed, seeded_generator
 from .pose_graph_denoiser import PoseGraphDenoiser  # noqa: F401  (registers the default denoiser)
 
 DEFAULT_LOSS_WEIGHTS = dict(pose=1.0, uv=0.1, init=1.0, init_nll=0.1)
@@ -163,7 +163,7 @@ class DiffPose3DHead(BaseHead):
         prior's single-kernel fallback)."""
         ctx = self._check_context(feats)
         cfg = parse_sampling_cfg(self.test_cfg, owner='DiffPose3DHead')
-        generator = _generator(ctx.keypoints.device, _resolve_seed(cfg['seed']))
+        generator = seeded_generator(ctx.keypoints.device, resolve_seed(cfg['seed']))
         return self.sample_hypotheses(ctx, None, cfg['num_noise_groups'], cfg['sampling_steps'], cfg['eta'],
                                       generator).mean(1)
 
@@ -197,13 +197,13 @@ class DiffPose3DHead(BaseHead):
             ctx = self._check_context(feats)
         device = ctx.keypoints.device
         gmm = self._gmm(batch_data_samples, device)
-        seed = _resolve_seed(cfg['seed'])  # both passes draw the same noise and kernels
+        seed = resolve_seed(cfg['seed'])  # both passes draw the same noise and kernels
 
         def sample(c: LiftingContext, g: Optional[Tensor]) -> Tensor:
             if test_cfg.get('init_pose_only', False):
                 return c.init_pose[:, None]
             return self.sample_hypotheses(c, g, cfg['num_noise_groups'], cfg['sampling_steps'], cfg['eta'],
-                                          _generator(device, seed))
+                                          seeded_generator(device, seed))
 
         hyps = sample(ctx, gmm)  # (B, N, K, 3)
         if flip_test:
@@ -276,12 +276,3 @@ def _base_state(ctx: LiftingContext) -> Tensor:
 def _mpjpe(pred: Tensor, gt: Tensor, weight: Tensor) -> Tensor:
     """Weighted mean joint position error: ``pred``/``gt`` ``(B, K, 3)``, ``weight (B, K)``."""
     return ((pred - gt).norm(dim=-1) * weight).sum() / weight.sum().clamp(min=1)
-
-
-def _resolve_seed(seed: Optional[int]) -> int:
-    """``seed``, or a draw from torch's global RNG when it is None (``torch.manual_seed`` controls the run)."""
-    return int(torch.randint(0, 2**62, (1, ))) if seed is None else int(seed)
-
-
-def _generator(device: torch.device, seed: int) -> torch.Generator:
-    return torch.Generator(device=device).manual_seed(seed)

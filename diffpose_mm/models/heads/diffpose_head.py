@@ -15,7 +15,7 @@ from mmpose.utils.typing import ConfigType, Features, OptConfigType, OptSampleLi
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from ..diffusion.sampling_cfg import parse_sampling_cfg
+from ..diffusion.sampling_cfg import parse_sampling_cfg, resolve_seed, seeded_generator
 from ..diffusion.time_embedding import TimestepEmbedding
 from ..utils import build_transformer_encoder, sine_pos_embed_2d
 
@@ -407,10 +407,8 @@ class DiffPoseHead(BaseHead):
         samples), with exactly the noise and results of two :meth:`sample` calls whose generators are seeded
         with ``seed`` (flip test compares the two passes under the same noise).
 
-        :meth:`GaussianDiffusion.sample` runs the original trajectory; the flipped one starts from the same draw
-        of a second generator seeded alike and is advanced in lockstep inside the denoising function with the
-        sampler's own update (``to_signal``/clamp, ``ddim_step``, ``network_input``), drawing its step noise in
-        the sampler's order, so both halves see identical noise.
+        :meth:`GaussianDiffusion.sample` runs both trajectories in one batch with one generator each (seeded
+        alike), so both halves see identical noise.
 
         Args:
             feat, feat_flip (Tensor): ``(B, C, h, w)`` condition features of the images and of their flips.
@@ -424,48 +422,25 @@ class DiffPoseHead(BaseHead):
             self._check_heatmap_size(feat, (h, w), 'decoder (codec)')
         B, N, K = feat.shape[0], num_noise_groups, self.out_channels
         H, W = 4 * feat.shape[-2], 4 * feat.shape[-1]
-        # persons 0..B-1 are the images, B..2B-1 their flips; groups of person p are p * N + n
+        # persons 0..B-1 are the images, B..2B-1 their flips; groups of person p are p * N + n, so the batch is
+        # the two trajectories one after the other, each with its own generator seeded alike
         condition = self.condition(torch.cat([feat, feat_flip]))
-        diffusion, device, shape = self.diffusion, feat.device, (B * N, K, H, W)
-        flipped = dict(generator=self._generator(device, seed))  # state of the flipped trajectory
-
-        def denoise_fn(x_t: Tensor, t: Tensor, x_prev: Optional[Tensor]) -> Tensor:
-            step = int(t[0])
-            if 'x' not in flipped:  # the sampler's initial draw, repeated by the generator seeded alike
-                flipped['x'] = torch.randn(shape, device=device, generator=flipped['generator'])
-            else:  # the update the sampler has just applied to the original trajectory
-                x_start = diffusion.to_signal(flipped['x0']).clamp(-diffusion.signal_scale, diffusion.signal_scale)
-                flipped['x'] = diffusion.ddim_step(flipped['x'], x_start, flipped['t'], step, eta, flipped['generator'])
-            x_in = torch.cat([x_t, diffusion.network_input(flipped['x'], t)])
-            prev = None if x_prev is None else torch.cat([x_prev, flipped['x0']])
-            x0, flipped['x0'] = self.denoise(condition, x_in, torch.cat([t, t]), prev).chunk(2)
-            flipped['t'] = step
-            return x0
-
-        x0 = diffusion.sample(denoise_fn, shape, sampling_steps, eta=eta, generator=self._generator(device, seed),
-                              device=device)
-        return x0.reshape(B, N, K, H, W), flipped['x0'].reshape(B, N, K, H, W)
+        generators = [seeded_generator(feat.device, seed) for _ in range(2)]
+        x0 = self.diffusion.sample(lambda x_t, t, x_prev: self.denoise(condition, x_t, t, x_prev), (2 * B * N, K, H, W),
+                                   sampling_steps, eta=eta, generator=generators, device=feat.device)
+        x0, x0_flip = x0.reshape(2, B, N, K, H, W)
+        return x0, x0_flip
 
     def forward(self, feats: Tuple[Tensor]) -> Tensor:
         """Sample heatmaps ``(B, K, 4h, 4w)`` (mean over noise groups) with the settings in ``self.test_cfg``."""
         cfg = self._sampling_cfg(self.test_cfg)
-        generator = self._generator(feats[-1].device, self._resolve_seed(cfg['seed']))
+        generator = seeded_generator(feats[-1].device, resolve_seed(cfg['seed']))
         return self.sample(feats[-1], cfg['num_noise_groups'], cfg['sampling_steps'], cfg['eta'], generator).mean(dim=1)
 
     # ------------------------------------------------------------------ test-time settings
     @staticmethod
     def _sampling_cfg(test_cfg: ConfigType) -> dict:
         return parse_sampling_cfg(test_cfg, owner='DiffPoseHead')
-
-    @staticmethod
-    def _resolve_seed(seed: Optional[int]) -> int:
-        """``seed``, or a draw from torch's global RNG when it is None (so ``torch.manual_seed`` still controls
-        the run, and both flip passes can share one seed)."""
-        return int(torch.randint(0, 2**62, (1, ))) if seed is None else int(seed)
-
-    @staticmethod
-    def _generator(device: torch.device, seed: int) -> torch.Generator:
-        return torch.Generator(device=device).manual_seed(seed)
 
     # ------------------------------------------------------------------ MMPose API
     def predict(self, feats: Features, batch_data_samples: OptSampleList, test_cfg: ConfigType = {}) -> Predictions:
@@ -490,7 +465,7 @@ class DiffPoseHead(BaseHead):
             feats, feats_flip = feats
         feat = feats[-1]
         # One seed per call; both flip passes use generators seeded alike, i.e. exactly the same noise.
-        seed = self._resolve_seed(cfg['seed'])
+        seed = resolve_seed(cfg['seed'])
         sampling = (cfg['num_noise_groups'], cfg['sampling_steps'], cfg['eta'])
         if flip_test:  # both passes in one batched forward per step
             groups, groups_flip = self.sample_flip_pair(feat, feats_flip[-1], *sampling, seed)  # (B, N, K, H, W)
@@ -501,7 +476,7 @@ class DiffPoseHead(BaseHead):
                 shift_heatmap=test_cfg.get('shift_heatmap', False))
             groups = (groups + groups_flip.reshape(B, N, K, H, W)) * 0.5
         else:
-            groups = self.sample(feat, *sampling, self._generator(feat.device, seed))  # (B, N, K, H, W)
+            groups = self.sample(feat, *sampling, seeded_generator(feat.device, seed))  # (B, N, K, H, W)
 
         heatmaps = groups.mean(dim=1)
         preds = self.decode(heatmaps)

@@ -287,3 +287,27 @@ def test_sample_with_prior_starts_from_the_prior_and_recovers_x0():
     assert torch.equal(out, target)
     assert torch.allclose(first[0].mean(0), mean, atol=0.1)
     assert torch.allclose(first[0].std(0), scale, rtol=0.03)
+
+
+@pytest.mark.parametrize('eta', [0.0, 1.0])
+def test_one_generator_per_trajectory_equals_separate_runs(eta):
+    """Two trajectories in one batch, one generator each (the flip-test pair): each half equals a separate run
+    with its generator, and halves with generators seeded alike are identical."""
+    diff = GaussianDiffusion(num_timesteps=100, signal_scale=0.5, input_mode='normalize')
+    weight = torch.linspace(0.5, 1.5, 6).reshape(1, 1, 6)
+
+    def denoise(x_t, t, x_prev):  # depends on x_t, t and x_prev, so any noise mismatch shows
+        out = torch.sigmoid(x_t * weight + t[:, None, None] / 100)
+        return out if x_prev is None else 0.5 * (out + x_prev)
+
+    def run(shape, generator):
+        return diff.sample(denoise, shape, steps=3, eta=eta, generator=generator)
+
+    pair = run((8, 4, 6), [torch.Generator().manual_seed(1), torch.Generator().manual_seed(2)])
+    torch.testing.assert_close(pair[:4], run((4, 4, 6), torch.Generator().manual_seed(1)), rtol=0, atol=0)
+    torch.testing.assert_close(pair[4:], run((4, 4, 6), torch.Generator().manual_seed(2)), rtol=0, atol=0)
+    assert not torch.equal(pair[:4], pair[4:])
+    alike = run((8, 4, 6), [torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)])
+    torch.testing.assert_close(alike[:4], alike[4:], rtol=0, atol=0)
+    with pytest.raises(ValueError, match='batch of 7 does not split into 2 equal trajectories'):
+        run((7, 4, 6), [torch.Generator(), torch.Generator()])

@@ -154,13 +154,16 @@ def test_flip_test_uses_the_same_noise_for_both_passes():
     feat = torch.randn(2, C, h, w)
     seeds = []
     sample = head.diffusion.sample
-    head.diffusion.sample = lambda *a, **kw: seeds.append(kw['generator'].initial_seed()) or sample(*a, **kw)
+    generators = lambda g: g if isinstance(g, list) else [g]  # noqa: E731
+    head.diffusion.sample = lambda *a, **kw: seeds.append([g.initial_seed()
+                                                           for g in generators(kw['generator'])]) or sample(*a, **kw)
     base = dict(num_noise_groups=4, sampling_steps=2, output_heatmaps=True)
     plain = head.predict((feat, ), data_samples(2), test_cfg=dict(base, seed=9))[1]
     # flipped features identical to the originals: with the same noise the flip pass reproduces the plain
     # heatmaps, so the flip-test result is their average with the mirrored (and keypoint-swapped) copy
     head.predict([(feat, ), (feat, )], data_samples(2), test_cfg=dict(base, flip_test=True, shift_heatmap=False))
     assert len(seeds) == 2  # plain: one sampler run; flip test: one run for both passes
+    assert len(seeds[0]) == 1 and len(seeds[1]) == 2 and seeds[1][0] == seeds[1][1]  # two trajectories, seeded alike
     seeds.clear()
     flipped = head.predict([(feat, ), (feat, )], data_samples(2), test_cfg=dict(base, seed=9, flip_test=True,
                                                                                 shift_heatmap=False))[1]
