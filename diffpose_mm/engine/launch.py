@@ -24,6 +24,7 @@ from typing import List, Optional
 import mmpose
 import torch
 import torch.distributed as dist
+from mmengine.config import Config
 
 from .checkpoint import mmengine_checkpoint_globals
 
@@ -69,8 +70,11 @@ def run_mmpose_tool(tool: str, argv: Optional[List[str]] = None) -> None:
                                 '(pip install mmpose==1.3.2 --no-deps), not in editable mode.')
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _known_args(tool, argv)
-    if args.config:  # MMPose's default work dir: ./work_dirs/<config name>
-        check_work_dir(args.work_dir or osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0]))
+    if args.config:  # MMPose's order: --work-dir, the config's work_dir, ./work_dirs/<config name>
+        check_work_dir(
+            args.work_dir or Config.fromfile(args.config).get('work_dir')
+            or osp.join('./work_dirs',
+                        osp.splitext(osp.basename(args.config))[0]))
     if args.launcher == 'pytorch' and not torch.cuda.is_available():
         init_cpu_process_group()
         argv += ['--cfg-options', *CPU_DDP_CFG_OPTIONS]

@@ -208,6 +208,14 @@ def test_unusable_work_dir_and_corrupt_checkpoint_fail_naming_them(data_root, tm
     assert proc.returncode != 0
     assert f'work dir {tmp_path}/a_file/w is not writable' in proc.stderr and '--work-dir' in proc.stderr
     assert (tmp_path / 'a_file').read_text() == 'not a directory'  # nothing overwritten
+    # a work_dir set in the config is the one checked (and no ./work_dirs/<config name> is made)
+    own = tmp_path / 'own_work_dir_xyz.py'
+    own.write_text(f'_base_ = [{config!r}]\nwork_dir = {str(tmp_path / "a_file" / "cfg")!r}\n')
+    proc = subprocess.run([sys.executable, 'tools/train.py', str(own)], cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode != 0 and f'work dir {tmp_path}/a_file/cfg is not writable' in proc.stderr, proc.stderr[
+        -3000:]
+    assert not (REPO / 'work_dirs' / 'own_work_dir_xyz').exists()
 
     cut = tmp_path / 'cut.pth'
     cut.write_bytes(b'PK\x03\x04 truncated')
