@@ -36,8 +36,9 @@ class DetectionFileBoxes:
 
     Raises:
         FileNotFoundError: the file does not exist.
-        ValueError: naming the file (and the entry and field) when it is not a list of detections, or an entry
-            lacks ``bbox``/``score``/``image_id``/``image_name`` or has a malformed ``bbox``.
+        ValueError: naming the file (and the entry and field) when it is not a list of detections, holds no
+            person detections, or an entry lacks ``bbox``/``score``/``image_id``/``image_name`` or has a
+            malformed ``bbox``.
     """
 
     def __init__(self, path: str) -> None:
@@ -51,6 +52,9 @@ class DetectionFileBoxes:
                 self.by_id.setdefault(det['image_id'], []).append(box)
             else:
                 self.by_name.setdefault(_video_frame_key(det['image_name']), []).append(box)
+        if not (self.by_id or self.by_name):  # as the dataset: no boxes would draw and write nothing, silently
+            raise ValueError(f'{path}: holds no person detections (no entry with category_id 1); run a person '
+                             'detector (tools/misc/generate_person_boxes.py) or pass --det-config/--det-checkpoint')
 
     def boxes_for(self, frames: VideoFrames) -> List[np.ndarray]:
         """The ``(n, 5)`` boxes of every frame of ``frames`` (``(0, 5)`` where the file has none).

@@ -39,6 +39,8 @@ def test_detection_file_errors_name_the_file_and_field(frame_folder, tmp_path):
         ([dict(image_id=1, bbox=[0, 0, 1, 1])], r'detection \[0\] has no field "score"'),
         ([dict(image_id=1, bbox=[0, 0, 1], score=1)], r'detection \[0\] field "bbox" must start with 4 numbers'),
         ([dict(bbox=[0, 0, 1, 1], score=1)], r'detection \[0\] has neither "image_id" nor "image_name"'),
+        ([], 'holds no person detections'),
+        ([dict(image_id=1, bbox=[0, 0, 1, 1], score=1, category_id=2)], 'holds no person detections'),
     ]:
         with pytest.raises(ValueError, match=match):
             DetectionFileBoxes(write_dets(tmp_path / 'bad.json', dets))
