@@ -42,7 +42,7 @@ if __name__ == '__main__':
     setup(
         name='diffpose_mm',
         version='0.1.0',
-        description='DiffPose for video pose estimation (diffusion over keypoint heatmaps) for MMPose 1.x',
+        description='DiffPose for MMPose 1.x: video pose estimation (diffusion over keypoint heatmaps) and 3D lifting',
         long_description=open('README.md', encoding='utf-8').read() if osp.exists('README.md') else '',
         long_description_content_type='text/markdown',
         license='Apache-2.0',

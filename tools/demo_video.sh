@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Video inference demo (called by `make demo` after tools/demo.sh): render one synthetic val clip with the trained
+# Video inference demo (the `video` part of tools/demo.sh, i.e. `make demo`): render one synthetic val clip with the trained
 # tiny model through VideoPoseInferencer (demo/video_demo.py), boxes from the dataset's detection file:
 #   OUT_DIR/visualizations/<video>.mp4   annotated video (spread rings, score fading, legend, track ids)
 #   OUT_DIR/predictions/<video>.json     PoseTrack18 predictions (tools/analysis/eval_posetrack.py reads them)
