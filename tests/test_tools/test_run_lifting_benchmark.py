@@ -93,6 +93,9 @@ def test_rows_and_table(bench):
     assert row['diff'] == pytest.approx(11.) and row['diff_std'] == pytest.approx(math.sqrt(2))
     assert row['diff_pct'] == pytest.approx(100 * np.mean([0.09 / 0.08 - 1, 0.094 / 0.082 - 1]))
     assert math.isnan(row['mean']['keypoint_spread'])
+    # a NaN metric comes back from a reused run.json as null (json_safe): still NaN, not a crash
+    nulls = {s: dict(m, spread_error_corr=None) for s, m in ref.items()}
+    assert math.isnan(bench.make_row('N=1', 'frame', nulls, ref)['mean']['spread_error_corr'])
     table = bench.format_table([bench.make_row('DiffPose-3D', 'frame', ref, ref), row], 'caption')
     lines = table.splitlines()
     assert lines[0] == 'caption' and 'spread (mm)' in lines[2]

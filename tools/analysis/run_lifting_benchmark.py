@@ -351,7 +351,8 @@ def make_row(label: str, setting: str, per_seed: Dict[int, Dict[str, float]],
     row = dict(label=label, setting=setting, seeds=seeds, metrics=per_seed, mean={}, std={})
     for m in METRICS + (SPREAD, SPREAD_CORR):
         unit = 1 if m == SPREAD_CORR else 1000
-        v = np.array([per_seed[s].get(m, float('nan')) * unit for s in seeds])
+        # a metric missing, or NaN (stored as null by json_safe in a reused run.json), counts as NaN
+        v = np.array([np.nan if per_seed[s].get(m) is None else per_seed[s][m] * unit for s in seeds])
         row['mean'][m] = float(v.mean())
         row['std'][m] = float(v.std(ddof=1)) if len(v) > 1 else float('nan')
     if reference is not None and reference is not per_seed:
