@@ -55,6 +55,7 @@ MMENGINE_CHECKPOINT_GLOBALS = [
     np.dtype,
     *_numpy_dtype_classes(),
     (history_buffer_getattr, 'builtins.getattr'),
+    bytes,  # an empty numpy array (e.g. Human3.6M's metainfo ``sigmas=[]`` in ``meta.dataset_meta``) pickles as bytes()
 ]
 
 TRUST_HINT = ('only if you trust the file, set TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 in the environment to load it '
@@ -80,7 +81,7 @@ def mmengine_checkpoint_globals(filename: str = '') -> Iterator[None]:
         match = re.search(r'GLOBAL ([\w.]+)', str(e)) or re.search(r'(getattr\([^)]*\))', str(e))
         what = match.group(1) if match else str(e).strip().splitlines()[-1]
         raise CheckpointLoadError(f'checkpoint {filename} holds a type that is not allowed to load: {what}. '
-                                  f'MMEngine checkpoints need only HistoryBuffer and numpy types; '
+                                  f'MMEngine checkpoints need only HistoryBuffer, numpy types and bytes; '
                                   f'{TRUST_HINT}') from e
     except (RuntimeError, OSError, EOFError, zipfile.BadZipFile) as e:
         if isinstance(e, CheckpointLoadError) or not _is_corrupt_file_error(e):

@@ -46,11 +46,9 @@ import os
 import os.path as osp
 import sys
 import time
-from contextlib import contextmanager
-from typing import Dict, Iterator, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
-import torch
 from mmengine.config import Config, DictAction
 from mmengine.evaluator import BaseMetric
 from mmengine.fileio import load
@@ -254,14 +252,6 @@ def videopose3d_config(reference: Config) -> Config:
 
 
 # ----------------------------------------------------------------------------------------------- runs
-@contextmanager
-def lifting_checkpoint_globals(checkpoint: str) -> Iterator[None]:
-    """``load_from`` with ``weights_only=True`` and MMEngine's allowlist, plus ``bytes``: the empty numpy array of
-    the Human3.6M metainfo (``sigmas=[]``) in every lifting checkpoint pickles as ``bytes()``."""
-    with torch.serialization.safe_globals([bytes]), mmengine_checkpoint_globals(checkpoint):
-        yield
-
-
 def _fingerprint(cfg: Config, training: bool = False) -> str:
     """Hash of everything in ``cfg`` but the names made unique per runner (see :func:`_run_config`); for a
     training, also without :data:`TEST_ONLY_KEYS` and ``model.test_cfg`` (test settings do not change it)."""
@@ -332,7 +322,7 @@ def test(cfg: Config, checkpoint: str, work_dir: str, name: str) -> Dict[str, fl
     print_log(f'[run_lifting_benchmark] testing {name} ({checkpoint}) in {work_dir}', logger='current')
     start = time.time()
     runner = Runner.from_cfg(cfg)
-    with lifting_checkpoint_globals(checkpoint):
+    with mmengine_checkpoint_globals(checkpoint):
         metrics = {k: float(v) for k, v in runner.test().items()}
     print_log(f'[run_lifting_benchmark] {name}: ' + ', '.join(f'{k}={metrics[k] * 1000:.1f}mm' for k in METRICS),
               logger='current')

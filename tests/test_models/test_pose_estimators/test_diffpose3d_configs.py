@@ -11,6 +11,7 @@ import torch
 from mmengine.config import Config
 from mmengine.logging import MMLogger
 from mmengine.registry import DefaultScope
+from mmpose.datasets.datasets.utils import parse_pose_metainfo
 from mmpose.registry import DATASETS, MODELS
 
 import diffpose_mm  # noqa: F401  (registers the modules)
@@ -97,7 +98,10 @@ def test_tools_test_prints_mpjpe_on_the_fixture(tmp_path):
     cfg = Config.fromfile(str(PAPER))
     model = MODELS.build(cfg.model)
     ckpt = tmp_path / 'random.pth'
-    torch.save(dict(state_dict=model.state_dict(), meta=dict()), ckpt)
+    # meta as MMEngine saves it: the dataset metainfo holds an empty numpy array (sigmas), pickled as bytes()
+    dataset_meta = parse_pose_metainfo(dict(from_file='configs/_base_/datasets/h36m.py'))
+    assert dataset_meta['sigmas'].size == 0
+    torch.save(dict(state_dict=model.state_dict(), meta=dict(dataset_meta=dataset_meta)), ckpt)
     options = dict(fixture_options(), **{'model.test_cfg.num_noise_groups': 2, 'model.test_cfg.sampling_steps': 2})
     cmd = [
         sys.executable,
