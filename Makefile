@@ -1,5 +1,5 @@
 # Two commands do everything on a fresh machine:
-#   make demo   - set up .venv, generate the bundled synthetic PoseTrack18 data, train + test DiffPose
+#   make demo   - set up .venv; on bundled synthetic data train + test DiffPose, render a video, train + test DiffPose-3D
 #   make test   - set up .venv, lint (make lint) and run the test suite
 # The virtualenv is reused while requirements/lock.txt, setup.py and this Makefile are unchanged.
 
