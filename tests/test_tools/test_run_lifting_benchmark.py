@@ -4,7 +4,6 @@ import math
 
 import numpy as np
 import pytest
-from mmengine.config import Config
 
 
 @pytest.fixture(scope='module')
@@ -100,20 +99,6 @@ def test_rows_and_table(bench):
     lines = table.splitlines()
     assert lines[0] == 'caption' and 'spread (mm)' in lines[2]
     assert '| 81.0 ± 1.4 |' in lines[4] and '45.0 |' in lines[4] and '+11.0 ± 1.4 | +13.6 |' in lines[5]
-
-
-def test_finished_runs_are_reused_only_for_the_same_config(bench, tmp_path):
-    cfg = Config(dict(model=dict(a=1, test_cfg=dict(n=5)), visualizer=dict(name='x'), test_evaluator=[1]))
-    bench._mark_finished(str(tmp_path), cfg, metrics=dict(MPJPE=0.1))
-    same = Config(dict(model=dict(a=1, test_cfg=dict(n=5)), visualizer=dict(name='other name'), test_evaluator=[1]))
-    assert bench._finished(str(tmp_path), same)['metrics'] == dict(MPJPE=0.1)
-    assert bench._finished(str(tmp_path), Config(dict(model=dict(a=2)))) is None
-    # a test with other settings is another test, a training is the same training
-    other_test = Config(dict(model=dict(a=1, test_cfg=dict(n=1)), visualizer=dict(name='x'), test_evaluator=[2]))
-    assert bench._finished(str(tmp_path), other_test) is None
-    bench._mark_finished(str(tmp_path), cfg, training=True, checkpoint='c.pth')
-    assert bench._finished(str(tmp_path), other_test, training=True)['checkpoint'] == 'c.pth'
-    assert bench._finished(str(tmp_path), Config(dict(model=dict(a=2))), training=True) is None
 
 
 def test_spread_metric_reports_how_well_the_spread_tells_the_error(bench):

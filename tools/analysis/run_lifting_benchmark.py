@@ -38,8 +38,6 @@ Example::
 """
 import argparse
 import copy
-import gc
-import hashlib
 import json
 import math
 import os
@@ -53,11 +51,10 @@ from mmengine.config import Config, DictAction
 from mmengine.evaluator import BaseMetric
 from mmengine.fileio import load
 from mmengine.logging import print_log
-from mmengine.runner import Runner
 from mmpose.registry import METRICS as METRICS_REGISTRY
 
-from diffpose_mm.engine.checkpoint import mmengine_checkpoint_globals
 from diffpose_mm.utils import json_safe, mean_std_cell, render_table, with_data_root
+from diffpose_mm.utils.cached_runs import test_once, train_once
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 FRAME_CONFIG = osp.join(REPO, 'configs', 'diffpose3d', 'diffpose3d_tcn-1frm_1xb256-8e_synthetic-h36m.py')
@@ -69,9 +66,6 @@ EXPERIMENTS = ('simplebaseline', 'gaussian', 'no_context', 'init', 'flip', 'nois
 METRICS = ('MPJPE', 'P-MPJPE', 'N-MPJPE')
 SPREAD = 'keypoint_spread'  # mean pred_instances.keypoint_spread (m), DiffPose-3D rows only
 SPREAD_CORR = 'spread_error_corr'  # correlation of a joint's spread with its error, DiffPose-3D rows only
-# keys that do not change what a training produces (it is tested separately, no validation during training)
-TEST_ONLY_KEYS = ('test_cfg', 'test_dataloader', 'test_evaluator', 'val_cfg', 'val_dataloader', 'val_evaluator',
-                  'load_from')
 # what the reference budget consists of (copied into the MMPose baselines)
 BUDGET_KEYS = ('train_cfg', 'optim_wrapper', 'param_scheduler', 'auto_scale_lr', 'randomness', 'default_hooks',
                'log_processor', 'custom_hooks', 'val_cfg', 'test_cfg', 'env_cfg')
@@ -252,84 +246,10 @@ def videopose3d_config(reference: Config) -> Config:
 
 
 # ----------------------------------------------------------------------------------------------- runs
-def _fingerprint(cfg: Config, training: bool = False) -> str:
-    """Hash of everything in ``cfg`` but the names made unique per runner (see :func:`_run_config`); for a
-    training, also without :data:`TEST_ONLY_KEYS` and ``model.test_cfg`` (test settings do not change it)."""
-    d = cfg.to_dict()
-    d.get('visualizer', {}).pop('name', None)
-    d.pop('experiment_name', None)
-    if training:
-        for key in TEST_ONLY_KEYS:
-            d.pop(key, None)
-        d.get('model', {}).pop('test_cfg', None)
-    return hashlib.sha1(json.dumps(json_safe(d), sort_keys=True).encode()).hexdigest()
-
-
-def _finished(work_dir: str, cfg: Config, training: bool = False) -> Optional[dict]:
-    """The ``run.json`` of a finished run of ``cfg`` in ``work_dir`` (a training also matches a record of the
-    full config, as written before trainings ignored test settings), or None."""
-    path = osp.join(work_dir, 'run.json')
-    if not osp.isfile(path):
-        return None
-    done = load(path)
-    accepted = {_fingerprint(cfg, training), _fingerprint(cfg)}
-    return done if done.get('fingerprint') in accepted else None
-
-
-def _mark_finished(work_dir: str, cfg: Config, training: bool = False, **result) -> None:
-    with open(osp.join(work_dir, 'run.json'), 'w') as f:
-        json.dump(json_safe(dict(result, fingerprint=_fingerprint(cfg, training))), f, indent=2)
-
-
-def _run_config(cfg: Config, work_dir: str, name: str) -> Config:
-    cfg = copy.deepcopy(cfg)
-    cfg.work_dir = work_dir
-    cfg.experiment_name = f'{name}_{time.time_ns()}'  # distinct loggers for runners started in the same second
-    if cfg.get('visualizer') is not None:
-        cfg.visualizer.name = f'visualizer_{name}_{time.time_ns()}'
-    return cfg
-
-
-def train(cfg: Config, work_dir: str, name: str) -> str:
-    """Train ``cfg`` (no validation); returns the last checkpoint. A finished identical run is reused."""
-    cfg = _run_config(cfg, work_dir, name)
-    cfg.train_cfg.val_begin = cfg.train_cfg.max_epochs + 1
-    done = _finished(work_dir, cfg, training=True)
-    if done is not None and osp.isfile(done['checkpoint']):
-        print_log(f'[run_lifting_benchmark] reusing the finished training {name} in {work_dir}', logger='current')
-        return done['checkpoint']
-    print_log(f'[run_lifting_benchmark] training {name} in {work_dir}', logger='current')
-    start = time.time()
-    runner = Runner.from_cfg(cfg)
-    runner.train()
-    del runner
-    gc.collect()
-    with open(osp.join(work_dir, 'last_checkpoint')) as f:
-        checkpoint = f.read().strip()
-    _mark_finished(work_dir, cfg, training=True, checkpoint=checkpoint, seconds=time.time() - start)
-    return checkpoint
-
-
 def test(cfg: Config, checkpoint: str, work_dir: str, name: str) -> Dict[str, float]:
     """Test ``checkpoint``; returns the metrics (m). A finished identical test is reused."""
-    cfg = _run_config(cfg, work_dir, name)
-    cfg.load_from = checkpoint
-    done = _finished(work_dir, cfg)
-    wanted = [SPREAD_CORR] if any(e['type'] == 'KeypointSpreadMetric' for e in cfg.test_evaluator) else []
-    if done is not None and all(k in done['metrics'] for k in wanted):
-        print_log(f'[run_lifting_benchmark] reusing the finished test {name} in {work_dir}', logger='current')
-        return done['metrics']
-    print_log(f'[run_lifting_benchmark] testing {name} ({checkpoint}) in {work_dir}', logger='current')
-    start = time.time()
-    runner = Runner.from_cfg(cfg)
-    with mmengine_checkpoint_globals(checkpoint):
-        metrics = {k: float(v) for k, v in runner.test().items()}
-    print_log(f'[run_lifting_benchmark] {name}: ' + ', '.join(f'{k}={metrics[k] * 1000:.1f}mm' for k in METRICS),
-              logger='current')
-    del runner
-    gc.collect()
-    _mark_finished(work_dir, cfg, metrics=metrics, seconds=time.time() - start)
-    return metrics
+    spread = any(e['type'] == 'KeypointSpreadMetric' for e in cfg.test_evaluator)
+    return test_once(cfg, checkpoint, work_dir, name, needs=(SPREAD_CORR, ) if spread else ())
 
 
 # ----------------------------------------------------------------------------------------------- table
@@ -391,7 +311,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     for seed in args.seeds:
         out = lambda *p: osp.join(args.out_dir, f'seed{seed}', *p)  # noqa: E731
         frame = reference_config(args.frame_config, args, seed)
-        ckpt = train(frame, out('diffpose_frame'), 'diffpose_frame')
+        ckpt = train_once(frame, out('diffpose_frame'), 'diffpose_frame')
         record('diffpose_frame', 'DiffPose-3D', 'frame', seed,
                test(frame, ckpt, out('diffpose_frame', 'test'), 'diffpose_frame_test'))
         test_cfg = frame.model.test_cfg
@@ -399,7 +319,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             cfg = simplebaseline_config(frame)
             record(
                 'simplebaseline', 'SimpleBaseline3D (MMPose)', 'frame', seed,
-                test(cfg, train(cfg, out('simplebaseline'), 'simplebaseline'), out('simplebaseline', 'test'),
+                test(cfg, train_once(cfg, out('simplebaseline'), 'simplebaseline'), out('simplebaseline', 'test'),
                      'simplebaseline_test'))
         ss = args.gaussian_signal_scale
         ss = args.gaussian_signal_scale
@@ -411,7 +331,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             if key.split('_ss')[0] not in args.only:
                 continue
             cfg = head_config(frame, **options)
-            ckpt_ablation = train(cfg, out(key), key)
+            ckpt_ablation = train_once(cfg, out(key), key)
             record(key, label, 'frame', seed, test(cfg, ckpt_ablation, out(key, 'test'), f'{key}_test'))
             one = test_config(cfg, sampling_steps=1)  # the setting that is best for MPJPE on the tuning data
             record(f'{key}_steps1', f'{label}, steps=1', 'frame', seed,
@@ -432,7 +352,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                    test(test_config(frame, **change), ckpt, out('diffpose_frame', key), f'diffpose_frame_{key}'))
         if 'sequence' in args.only:
             seq = reference_config(args.sequence_config, args, seed)
-            ckpt_seq = train(seq, out('diffpose_seq'), 'diffpose_seq')
+            ckpt_seq = train_once(seq, out('diffpose_seq'), 'diffpose_seq')
             record('diffpose_seq', 'DiffPose-3D', 'sequence (27 frames)', seed,
                    test(seq, ckpt_seq, out('diffpose_seq', 'test'), 'diffpose_seq_test'))
             record(
@@ -442,7 +362,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             cfg = videopose3d_config(seq)
             record(
                 'videopose3d', 'VideoPose3D TCN (MMPose)', 'sequence (27 frames)', seed,
-                test(cfg, train(cfg, out('videopose3d'), 'videopose3d'), out('videopose3d', 'test'),
+                test(cfg, train_once(cfg, out('videopose3d'), 'videopose3d'), out('videopose3d', 'test'),
                      'videopose3d_test'))
 
     rows = []
