@@ -93,11 +93,7 @@ def train_once(cfg: Config, work_dir: str, name: str) -> str:
     return checkpoint
 
 
-def test_once(cfg: Config,
-              checkpoint: str,
-              work_dir: str,
-              name: str,
-              evaluate: Optional[Callable] = None,
+def test_once(cfg: Config, checkpoint: str, work_dir: str, name: str, evaluate: Optional[Callable] = None,
               needs: tuple = ()) -> Dict[str, float]:
     """Test ``checkpoint`` with ``cfg`` in ``work_dir``; returns the metrics. A finished test of the same
     config and checkpoint there that has every metric of ``needs`` is reused (a metric that was NaN comes back
