@@ -40,15 +40,12 @@ Example::
 """
 import argparse
 import copy
-import gc
-import hashlib
 import inspect
 import json
 import math
 import os
 import os.path as osp
 import sys
-import time
 from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
@@ -56,13 +53,12 @@ from mmengine.config import Config, DictAction
 from mmengine.fileio import load
 from mmengine.logging import print_log
 from mmengine.registry import init_default_scope
-from mmengine.runner import Runner
 
 from diffpose_mm.datasets.posetrack_format import POSETRACK_SUMMARY_KEYS
-from diffpose_mm.engine.checkpoint import mmengine_checkpoint_globals
 from diffpose_mm.models.diffusion.sampling_cfg import SAMPLING_KEYS, parse_sampling_cfg
 from diffpose_mm.models.heads.baselines import heatmap_head_like, heatmap_test_cfg
 from diffpose_mm.utils import json_safe, mean_std_cell, render_table, with_data_root
+from diffpose_mm.utils.cached_runs import test_once, train_once
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_CONFIG = osp.join(REPO, 'configs', 'diffpose', 'td-diffpose_res18-tiny_1xb16-18e_synthetic-128x96.py')
@@ -273,13 +269,9 @@ def sampling_config(cfg: Config, settings: Dict[str, Any]) -> Config:
     return cfg
 
 
-def _run_config(cfg: Config, work_dir: str, name: str) -> Config:
-    """``cfg`` with its own work_dir, experiment/visualizer names and kept prediction files."""
+def _with_results_file(cfg: Config, work_dir: str) -> Config:
+    """``cfg`` whose evaluators keep their prediction files in ``work_dir`` (``results*``)."""
     cfg = copy.deepcopy(cfg)
-    cfg.work_dir = work_dir
-    cfg.experiment_name = name  # distinct loggers/visualizers for runners started in the same second
-    if cfg.get('visualizer') is not None:
-        cfg.visualizer.name = f'visualizer_{name}_{time.time_ns()}'
     evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) else [cfg.test_evaluator]
     for evaluator in evaluators:
         if 'outfile_prefix' in evaluator or evaluator.get('type') in ('PoseTrackMetric', 'CocoMetric'):
@@ -288,65 +280,18 @@ def _run_config(cfg: Config, work_dir: str, name: str) -> Config:
 
 
 # ------------------------------------------------------------------------------------------------- runs
-def _fingerprint(cfg: Config) -> str:
-    """Hash of everything in ``cfg`` but the visualizer's name (unique per runner, see ``_run_config``)."""
-    cfg = cfg.to_dict()
-    cfg.get('visualizer', {}).pop('name', None)
-    return hashlib.sha1(json.dumps(json_safe(cfg), sort_keys=True).encode()).hexdigest()
-
-
-def _finished(work_dir: str, cfg: Config) -> Optional[dict]:
-    """What a finished run of ``cfg`` in ``work_dir`` left (``run.json``), or None."""
-    path = osp.join(work_dir, 'run.json')
-    if not osp.isfile(path):
-        return None
-    done = load(path)
-    return done if done.get('fingerprint') == _fingerprint(cfg) else None
-
-
-def _mark_finished(work_dir: str, cfg: Config, **result) -> None:
-    with open(osp.join(work_dir, 'run.json'), 'w') as f:
-        json.dump(json_safe(dict(result, fingerprint=_fingerprint(cfg))), f, indent=2)
-
-
 def train(cfg: Config, work_dir: str, name: str) -> str:
-    """Train ``cfg`` in ``work_dir`` (no validation: the last checkpoint is tested); returns the last
-    checkpoint. A finished training of the same config in ``work_dir`` is reused."""
-    cfg = _run_config(cfg, work_dir, name)
-    cfg.train_cfg.val_begin = cfg.train_cfg.max_epochs + 1
-    done = _finished(work_dir, cfg)
-    if done is not None and osp.isfile(done['checkpoint']):
-        print_log(f'[run_ablations] reusing the finished training {name} in {work_dir}', logger='current')
-        return done['checkpoint']
-    print_log(f'[run_ablations] training {name} in {work_dir}', logger='current')
-    runner = Runner.from_cfg(cfg)
-    runner.train()
-    del runner
-    gc.collect()
-    with open(osp.join(work_dir, 'last_checkpoint')) as f:
-        checkpoint = f.read().strip()
-    _mark_finished(work_dir, cfg, checkpoint=checkpoint)
-    return checkpoint
+    """Train ``cfg`` in ``work_dir`` (no validation); returns the last checkpoint. A finished training of the
+    same config in ``work_dir`` is reused."""
+    return train_once(_with_results_file(cfg, work_dir), work_dir, name)
 
 
 def test(cfg: Config, checkpoint: str, work_dir: str, name: str) -> Dict[str, float]:
     """Test ``checkpoint``; returns the runner's metrics plus ``posetrack/Total (degraded)``. A finished test
     of the same config and checkpoint in ``work_dir`` is reused."""
-    cfg = _run_config(cfg, work_dir, name)
-    cfg.load_from = checkpoint
-    done = _finished(work_dir, cfg)
-    if done is not None:
-        print_log(f'[run_ablations] reusing the finished test {name} in {work_dir}', logger='current')
-        return {k: float('nan') if v is None else v for k, v in done['metrics'].items()}
-    print_log(f'[run_ablations] testing {name} ({checkpoint}) in {work_dir}', logger='current')
-    runner = Runner.from_cfg(cfg)
-    with mmengine_checkpoint_globals(checkpoint):  # load_from with weights_only=True and MMEngine's allowlist
-        metrics = with_degraded_total(runner.test(), runner.test_loop.evaluator)
-    print_log(f'[run_ablations] {name}: ' + ', '.join(f'{k}={v:.4f}' for k, v in metrics.items()), logger='current')
-    del runner
-    gc.collect()
-    _mark_finished(work_dir, cfg, metrics=metrics)
-    return metrics
+    return test_once(
+        _with_results_file(cfg, work_dir), checkpoint, work_dir, name,
+        evaluate=lambda runner: with_degraded_total(runner.test(), runner.test_loop.evaluator))
 
 
 def _dataset_infos(cfg: Config, loader: str) -> tuple:
@@ -391,7 +336,7 @@ def mean_pose_in_box(cfg: Config, work_dir: str) -> Dict[str, float]:
     print_log(f'[run_ablations] mean pose in box in {work_dir}', logger='current')
     init_default_scope(cfg.get('default_scope', 'mmpose'))
     os.makedirs(work_dir, exist_ok=True)
-    cfg = _run_config(cfg, work_dir, 'mean_pose')
+    cfg = _with_results_file(cfg, work_dir)
     pose = mean_box_pose(_dataset_infos(cfg, 'train_dataloader')[0])
     test_infos, metainfo = _dataset_infos(cfg, 'test_dataloader')
     data_samples = []
