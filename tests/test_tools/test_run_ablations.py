@@ -113,6 +113,9 @@ def test_head_variant_configs(tool, data_root, mmpose_scope):
     assert runs['direct_multi'][1].model.neck == cfg.model.neck
     assert runs['low_res'][1].model.head.num_scales == 1
     assert runs['concat_fusion'][1].model.head.scale_fusion == 'concat'
+    # the fusion row is the other fusion than the config's
+    concat = tool.training_rows(tool.head_config(cfg, scale_fusion='concat'), ['fusion'])[1]
+    assert concat[:2] == ('sum_fusion', 'LMSFI, sum fusion (paper)') and concat[3].model.head.scale_fusion == 'sum'
     assert runs['delta2_long'][1].train_cfg.max_epochs == tool.LONG_SCHEDULE * cfg.train_cfg.max_epochs
     assert runs['heatmap_head_long'][1].model.head.type == 'HeatmapHead'
     for name in ('paper', 'direct_single', 'low_res', 'concat_fusion'):

@@ -15,8 +15,8 @@ reference ``DiffPose, δ=2`` is always trained):
   one row with only that key set back to the paper's value.
 - ``direct_single`` / ``direct_multi``: Table 4 baselines, the noisy heatmap concatenated with the feature
   instead of LMSFI lookups, single-frame (δ=0) and with STRL (δ=2).
-- ``low_res`` / ``concat_fusion``: Table 5, LMSFI at the low resolution only, and the three scales fused by
-  concatenation (★).
+- ``low_res`` / ``fusion``: Table 5, LMSFI at the low resolution only, and the three scales fused the other
+  way than the config does (``scale_fusion``: the paper's sum, or concatenation + aggregation, ★).
 - ``long_schedule``: DiffPose and HeatmapHead trained 3x longer (is the gap a budget effect?).
 - ``mean_pose``: ``Mean pose in box``: no training, the floor the learned rows must clear (the mean training
   pose, normalised by each training GT box, placed into every test box with the box score).
@@ -62,7 +62,7 @@ from diffpose_mm.utils.cached_runs import test_once, train_once
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_CONFIG = osp.join(REPO, 'configs', 'diffpose', 'td-diffpose_res18-tiny_1xb16-18e_synthetic-128x96.py')
-EXPERIMENTS = ('delta0', 'heatmap_head', 'paper', 'fixes', 'direct_single', 'direct_multi', 'low_res', 'concat_fusion',
+EXPERIMENTS = ('delta0', 'heatmap_head', 'paper', 'fixes', 'direct_single', 'direct_multi', 'low_res', 'fusion',
                'long_schedule', 'mean_pose', 'noise_groups', 'sampling_steps', 'eta')
 COLUMNS = POSETRACK_SUMMARY_KEYS + ('Total (degraded)', 'COCO AP')
 DIFF_COLUMNS = ('Total', 'Total (degraded)')  # paired differences to the reference row
@@ -193,7 +193,8 @@ def head_config(cfg: Config, **options) -> Config:
 
 
 def head_value(cfg: Config, key: str) -> Any:
-    """The value of a ``PAPER_HEAD`` key in ``cfg`` (the head's or GaussianDiffusion's default when unset)."""
+    """The value of a head key (e.g. of ``PAPER_HEAD``) in ``cfg`` (the head's or GaussianDiffusion's default when
+    unset)."""
     from diffpose_mm.models.diffusion import GaussianDiffusion
     from diffpose_mm.models.heads import DiffPoseHead
     owner, node = (GaussianDiffusion, cfg.model.head.get('diffusion') or {}) if key in DIFFUSION_KEYS else \
@@ -236,8 +237,10 @@ def training_rows(cfg: Config, only: Sequence[str]) -> List[tuple]:
         runs.append(('direct_multi', 'Direct-multi', 'Tab. 4, Fig. 4', head_config(cfg, interaction='concat')))
     if 'low_res' in only:
         runs.append(('low_res', 'Low-resolution LMSFI', 'Tab. 5', head_config(cfg, num_scales=1)))
-    if 'concat_fusion' in only:
-        runs.append(('concat_fusion', 'LMSFI, concat fusion ★', 'Tab. 5', head_config(cfg, scale_fusion='concat')))
+    if 'fusion' in only:
+        other = 'sum' if head_value(cfg, 'scale_fusion') == 'concat' else 'concat'
+        label = 'LMSFI, concat fusion ★' if other == 'concat' else 'LMSFI, sum fusion (paper)'
+        runs.append((f'{other}_fusion', label, 'Tab. 5', head_config(cfg, scale_fusion=other)))
     if 'long_schedule' in only:
         runs.append(('delta2_long', f'DiffPose, {LONG_SCHEDULE}x schedule', '- (budget)', long_config(cfg)))
         runs.append(('heatmap_head_long', f'HeatmapHead, {LONG_SCHEDULE}x schedule', '- (budget)',
