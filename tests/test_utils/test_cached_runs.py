@@ -3,7 +3,7 @@ import json
 
 from mmengine.config import Config
 
-from diffpose_mm.utils.cached_runs import RECORD, finished, fingerprint, mark_finished, run_config
+from diffpose_mm.utils.cached_runs import RECORD, fingerprint, finished, mark_finished, run_config
 
 
 def _cfg(a=1, n=5, evaluator=1, vis='x'):
