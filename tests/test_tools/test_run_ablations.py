@@ -97,7 +97,7 @@ def test_head_variant_configs(tool, data_root, mmpose_scope):
     cfg.model.head.diffusion.input_mode = 'normalize'
     cfg.model.head.self_condition = True
     runs = {name: (label, run_cfg) for name, label, _, run_cfg in tool.training_rows(cfg, tool.EXPERIMENTS)}
-    assert list(runs)[:4] == ['delta2', 'delta0', 'heatmap_head', 'paper']
+    assert list(runs)[:5] == ['delta2', 'delta0', 'heatmap_head', 'regressor', 'paper']
     # the default (HeatmapHead-style) initialisation counts as a fix too: its row uses PyTorch's (init_cfg=[])
     assert {'undo_signal_scale', 'undo_input_mode', 'undo_self_condition', 'undo_init_cfg'} <= set(runs)
     assert not {'undo_last_step_prob', 'undo_num_train_draws'} & set(runs)  # unchanged keys get no row
@@ -108,6 +108,15 @@ def test_head_variant_configs(tool, data_root, mmpose_scope):
     paper = runs['paper'][1].model.head
     assert paper.diffusion.signal_scale == 2.0 and paper.self_condition is False
     assert paper.diffusion.input_mode == 'clamp' and paper.diffusion.last_step_prob == 0
+    # the equal-capacity regressor: the reference head with every training draw at t = T-1, tested in one step
+    regressor = runs['regressor'][1]
+    assert regressor.model.head.diffusion == dict(cfg.model.head.diffusion, last_step_prob=1.)
+    assert {k: v for k, v in regressor.model.head.items() if k != 'diffusion'} == \
+        {k: v for k, v in cfg.model.head.items() if k != 'diffusion'}
+    assert regressor.model.test_cfg == dict(cfg.model.test_cfg, sampling_steps=1)
+    diffusion = MODELS.build(regressor.model).head.diffusion
+    assert diffusion.sample_timesteps(256, torch.device('cpu')).eq(diffusion.num_timesteps - 1).all()
+    assert diffusion.ddim_time_pairs(regressor.model.test_cfg.sampling_steps) == [(diffusion.num_timesteps - 1, -1)]
     assert runs['direct_single'][1].model.head.interaction == 'concat'
     assert runs['direct_single'][1].model.neck.num_frames == 1
     assert runs['direct_multi'][1].model.neck == cfg.model.neck

@@ -15,6 +15,10 @@ reference ``DiffPose, δ=2`` is always trained):
   one row with only that key set back to the paper's value.
 - ``direct_single`` / ``direct_multi``: Table 4 baselines, the noisy heatmap concatenated with the feature
   instead of LMSFI lookups, single-frame (δ=0) and with STRL (δ=2).
+- ``regressor``: ``LMSFI regressor``: the same DiffPose head trained at ``t = T`` only (``last_step_prob=1``,
+  its input heatmap is always pure noise) and tested with one step: an equal-capacity regressor, so the
+  difference to the reference is what the diffusion (training on readable ``x_t``, several steps) adds, and
+  the difference to ``heatmap_head`` what the LMSFI decoder adds.
 - ``low_res`` / ``fusion``: Table 5, LMSFI at the low resolution only, and the three scales fused the other
   way than the config does (``scale_fusion``: the paper's sum, or concatenation + aggregation, ★).
 - ``long_schedule``: DiffPose and HeatmapHead trained 3x longer (is the gap a budget effect?).
@@ -62,8 +66,8 @@ from diffpose_mm.utils.cached_runs import test_once, train_once
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_CONFIG = osp.join(REPO, 'configs', 'diffpose', 'td-diffpose_res18-tiny_1xb16-18e_synthetic-128x96.py')
-EXPERIMENTS = ('delta0', 'heatmap_head', 'paper', 'fixes', 'direct_single', 'direct_multi', 'low_res', 'fusion',
-               'long_schedule', 'mean_pose', 'noise_groups', 'sampling_steps', 'eta')
+EXPERIMENTS = ('delta0', 'heatmap_head', 'regressor', 'paper', 'fixes', 'direct_single', 'direct_multi', 'low_res',
+               'fusion', 'long_schedule', 'mean_pose', 'noise_groups', 'sampling_steps', 'eta')
 COLUMNS = POSETRACK_SUMMARY_KEYS + ('Total (degraded)', 'COCO AP')
 DIFF_COLUMNS = ('Total', 'Total (degraded)')  # paired differences to the reference row
 LONG_SCHEDULE = 3  # x the config's epochs
@@ -211,6 +215,12 @@ def fix_configs(cfg: Config, undo: Optional[dict] = None) -> List[tuple]:
     return [(key, head_config(cfg, **{key: value})) for key, value in undo.items() if head_value(cfg, key) != value]
 
 
+def regressor_config(cfg: Config) -> Config:
+    """The DiffPose head as a regressor of equal capacity: every training draw at ``t = T-1`` (pure noise in, the
+    heatmap out, nothing readable to copy) and one sampling step, which starts there."""
+    return sampling_config(head_config(cfg, last_step_prob=1.), dict(sampling_steps=1))
+
+
 def long_config(cfg: Config) -> Config:
     """``cfg`` trained ``LONG_SCHEDULE`` times longer (LR milestones scaled)."""
     cfg = copy.deepcopy(cfg)
@@ -225,6 +235,8 @@ def training_rows(cfg: Config, only: Sequence[str]) -> List[tuple]:
         runs.append(('delta0', 'STRL, δ=0', 'Tab. 8 (4(a))', delta0_config(cfg)))
     if 'heatmap_head' in only:
         runs.append(('heatmap_head', 'HeatmapHead, δ=2', '- (no diffusion)', heatmap_head_config(cfg)))
+    if 'regressor' in only:
+        runs.append(('regressor', 'LMSFI regressor (t = T only, 1 step)', '- (no diffusion)', regressor_config(cfg)))
     if 'paper' in only and fix_configs(cfg, PAPER_HEAD):  # else the reference already is the paper's setting
         runs.append(('paper', 'Algorithm 1 (paper settings)', 'Alg. 1', head_config(cfg, **PAPER_HEAD)))
     if 'fixes' in only:
@@ -283,12 +295,6 @@ def _with_results_file(cfg: Config, work_dir: str) -> Config:
 
 
 # ------------------------------------------------------------------------------------------------- runs
-def train(cfg: Config, work_dir: str, name: str) -> str:
-    """Train ``cfg`` in ``work_dir`` (no validation); returns the last checkpoint. A finished training of the
-    same config in ``work_dir`` is reused."""
-    return train_once(_with_results_file(cfg, work_dir), work_dir, name)
-
-
 def test(cfg: Config, checkpoint: str, work_dir: str, name: str) -> Dict[str, float]:
     """Test ``checkpoint``; returns the runner's metrics plus ``posetrack/Total (degraded)``. A finished test
     of the same config and checkpoint in ``work_dir`` is reused."""
@@ -461,7 +467,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         out = lambda *parts: osp.join(args.out_dir, f'seed{seed}', *parts)  # noqa: E731
         ckpts = {}
         for name, label, paper, run_cfg in training_rows(cfg, args.only):
-            ckpts[name] = train(run_cfg, out(name), name)
+            ckpts[name] = train_once(run_cfg, out(name), name)  # reused when finished
             metrics = test(run_cfg, ckpts[name], out(name, 'test'), f'{name}_test')
             results.setdefault(name, dict(label=label, paper=paper, per_seed={}))['per_seed'][seed] = metrics
         for _, label, paper, change in sampling:
