@@ -160,6 +160,37 @@ def runs(tmp_path_factory):
     return root, diffpose, baseline
 
 
+def test_seed_summary_mean_and_std_over_runs_of_the_same_name(tool):
+
+    def row(run, signal, all_auroc, degraded_auroc):
+        columns = {c: dict(spearman=0., auroc=all_auroc, wrong=.1, num=10) for c in COLUMNS}
+        columns['All (degraded)']['auroc'] = degraded_auroc
+        return dict(run=run, signal=signal, columns=columns)
+
+    rows = [
+        row('w/seed0/delta2', 'spread', .60, .70),
+        row('w/seed0/delta2', '1 - score', .80, .90),
+        row('w/seed1/delta2', 'spread', .64, float('nan')),
+        row('w/seed1/delta2', '1 - score', .84, .86),
+        row('w/seed0/heatmap_head', '1 - score', .83, .83)  # one run: no summary row
+    ]
+    summary = tool.seed_summary(rows)
+    assert [(s['run'], s['signal'], s['num_runs']) for s in summary] == [('delta2', 'spread', 2),
+                                                                         ('delta2', '1 - score', 2)]
+    spread, score = summary
+    assert spread['columns']['All']['auroc'] == pytest.approx(.62)
+    assert spread['columns']['All']['std'] == pytest.approx(np.std([.60, .64], ddof=1))
+    # a NaN AUROC (one class only) is left out: one value, no std
+    assert spread['columns']['All (degraded)']['auroc'] == pytest.approx(.70)
+    assert math.isnan(spread['columns']['All (degraded)']['std'])
+    assert score['columns']['All (degraded)']['auroc'] == pytest.approx(.88)
+    lines = tool.format_summary(summary).splitlines()
+    assert [c.strip() for c in lines[0].strip('|').split('|')] == ['run', 'signal', 'runs'] + COLUMNS
+    cells = [c.strip() for c in lines[2].strip('|').split('|')]
+    assert cells[:3] == ['delta2', 'spread: AUROC', '2'] and cells[-2:] == ['0.62 ± 0.03', '0.70']
+    assert tool.seed_summary(rows[-1:]) == []
+
+
 class OffsetModel:
     """Stands in for a model: predicts joint j at (j / 10) head sizes from the GT (read from the json, not from
     the data sample), with score j / 100 and, if ``spread``, spread 2 j."""
@@ -236,6 +267,7 @@ def test_cli_end_to_end(tool, runs, tmp_path, capsys):
     header = next(line for line in text.splitlines() if line.startswith('| run'))
     assert [c.strip() for c in header.strip('|').split('|')] == ['run', 'signal'] + COLUMNS
     assert text.count('wrong % (n)') == 2 and 'spread: rho / AUROC' in text
+    assert 'same name' not in text  # two differently named runs: no seed summary
     saved = json.loads(out.read_text())
     assert saved['columns'] == COLUMNS and len(saved['rows']) == 3
     assert saved['runs']['diffpose']['ann_file'] == str(root / 'data' / 'annotations' / 'posetrack18_val.json')

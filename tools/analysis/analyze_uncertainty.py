@@ -15,6 +15,8 @@ Columns: the PoseTrack joint groups (Head, Shoulder, Elbow, Wrist, Hip, Knee, An
 (the synthetic data; real PoseTrack has no such field, so that column is empty there). Each cell gives the
 Spearman rank correlation of the signal with the error and the AUROC of the signal for "joint is wrong"
 (0.5 = no better than chance); a ``wrong %`` row per run gives the base rate and the number of joints.
+Work dirs with the same name (the training seeds of one row, ``seed0/delta2 seed1/delta2 ...``) are also
+summarised: a second table gives each signal's AUROC as mean ± std over them.
 
 Example (after ``tools/analysis/run_ablations.py``; ``--data-root`` points the runs at data generated with
 another seed)::
@@ -220,6 +222,42 @@ def format_table(rows: List[dict], thr: float = 0.5) -> str:
     return render_table(header, lines)
 
 
+def seed_summary(rows: List[dict]) -> List[dict]:
+    """AUROC over runs of the same name (e.g. ``seed0/delta2``, ``seed1/delta2``, ...): one row per name with
+    at least two runs and per signal, ``dict(run, signal, num_runs, columns)`` where ``columns[c]`` is
+    ``dict(auroc, std)``: mean and std (``ddof=1``) of the runs' AUROC in column ``c`` (NaN runs left out)."""
+    groups: Dict[tuple, List[dict]] = {}
+    for row in rows:
+        groups.setdefault((osp.basename(osp.normpath(row['run'])), row['signal']), []).append(row)
+    summary = []
+    for (run, signal), members in groups.items():
+        if len(members) < 2:
+            continue
+        columns = {}
+        for col in COLUMNS:
+            v = np.array([m['columns'][col]['auroc'] for m in members], dtype=np.float64)
+            v = v[np.isfinite(v)]
+            columns[col] = dict(
+                auroc=float(v.mean()) if v.size else float('nan'),
+                std=float(v.std(ddof=1)) if v.size > 1 else float('nan'))
+        summary.append(dict(run=run, signal=signal, num_runs=len(members), columns=columns))
+    return summary
+
+
+def format_summary(summary: List[dict]) -> str:
+    """Markdown table of :func:`seed_summary`: ``AUROC mean ± std`` per column."""
+
+    def fmt(v: dict) -> str:
+        if not math.isfinite(v['auroc']):
+            return 'n/a'
+        return f'{v["auroc"]:.2f}' + (f' ± {v["std"]:.2f}' if math.isfinite(v['std']) else '')
+
+    return render_table(
+        ['run', 'signal', 'runs'] + list(COLUMNS),
+        [[s['run'], f'{s["signal"]}: AUROC', str(s['num_runs'])] + [fmt(s['columns'][c]) for c in COLUMNS]
+         for s in summary])
+
+
 # ------------------------------------------------------------------------------------------------ CLI
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -256,11 +294,15 @@ def main(argv: Optional[List[str]] = None) -> List[dict]:
         sampling = f'N={t.get("num_noise_groups")} steps={t.get("sampling_steps")} ' if s['diffusion'] else ''
         print(f'  {name}: {sampling}flip_test={t.get("flip_test", False)} GT={s["ann_file"]}')
     print(format_table(rows, args.thr))
+    summary = seed_summary(rows)
+    if summary:  # several seeds of the same runs
+        print('\nAUROC over the runs of the same name (training seeds): mean ± std')
+        print(format_summary(summary))
     if args.out:
         with open(args.out, 'w') as f:
             json.dump(
-                json_safe(dict(thr=args.thr, columns=list(COLUMNS), runs=settings, rows=rows)), f, indent=2,
-                default=str)
+                json_safe(dict(thr=args.thr, columns=list(COLUMNS), runs=settings, rows=rows, summary=summary)), f,
+                indent=2, default=str)
         print(f'written to {args.out}')
     return rows
 
