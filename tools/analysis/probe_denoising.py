@@ -5,7 +5,11 @@ the validation set are run through the model and the share of labelled joints wh
 within ``--radius`` heatmap pixels of the ground truth is printed, per joint group:
 
 - a DiffPose model is probed with its single x0 prediction from ``q_sample(GT, t)`` for each ``--timesteps`` t
-  (t = 999 is pure noise: what the first DDIM step sees), and with the full sampler for each ``--grid`` N x steps;
+  (t = 999 is pure noise: what the first DDIM step sees), and with the full sampler for each ``--grid`` N x steps:
+  the mean of the N groups' heatmaps (what the head decodes), and for N > 1 two other uses of the same N groups:
+  a per-joint *cluster vote* (the mean of the groups whose maxima lie within ``--radius`` of the groups' medoid,
+  the location most other groups agree with: a mode where the groups split between two places) and the
+  *best of N* (a joint is hit if any group's maximum is: an oracle, the most a selector of hypotheses could get);
 - any other top-down model (e.g. the ``HeatmapHead`` variant of ``run_ablations.py``) with its heatmaps.
 
 Example (after ``tools/analysis/run_ablations.py``)::
@@ -24,7 +28,7 @@ from mmpose.codecs.utils import get_heatmap_maximum
 
 import diffpose_mm  # noqa: F401  (registers the DiffPose modules)
 from diffpose_mm.datasets.posetrack_format import POSETRACK_GROUP_INDICES
-from diffpose_mm.utils import gt_box_dataset, load_run, render_table
+from diffpose_mm.utils import gt_box_dataset, load_run, mean_std_cell, render_table
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -32,7 +36,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('work_dirs', nargs='+', help='finished training work dirs (config + last_checkpoint)')
     parser.add_argument('--timesteps', type=int, nargs='+', default=[0, 250, 500, 750, 900, 999])
     parser.add_argument('--grid', nargs='+', default=['1x1', '10x1', '1x4', '10x4'], help='sampler settings NxSTEPS')
-    parser.add_argument('--radius', type=float, default=2., help='hit radius in heatmap pixels')
+    parser.add_argument('--radius', type=float, default=2., help='hit radius (and cluster radius) in heatmap pixels')
     parser.add_argument('--seed', type=int, default=0)
     return parser.parse_args(argv)
 
@@ -44,14 +48,37 @@ def gt_box_batch(cfg: Config) -> dict:
 
 
 def hit_rates(pred: torch.Tensor, gt: torch.Tensor, weights: torch.Tensor, radius: float) -> Dict[str, float]:
-    """% of labelled joints whose heatmap maximum is within ``radius`` px, per group and over all joints."""
-    p, _ = get_heatmap_maximum(pred.float().numpy())
+    """% of labelled joints whose heatmap maximum is within ``radius`` px, per group and over all joints.
+
+    Args:
+        pred (Tensor): ``(B, K, H, W)`` heatmaps, or ``(B, N, K, H, W)`` hypotheses: a joint is then hit if the
+            maximum of **any** of its ``N`` heatmaps is (best of N, an oracle over the hypotheses).
+        gt (Tensor): ``(B, K, H, W)`` target heatmaps.
+        weights (Tensor): ``(B, K)`` keypoint weights (0 = unlabelled, left out).
+    """
+    groups = pred.float() if pred.dim() == 5 else pred.float()[:, None]
+    B, N = groups.shape[:2]
+    p, _ = get_heatmap_maximum(groups.flatten(0, 1).numpy())
     g, _ = get_heatmap_maximum(gt.float().numpy())
-    hit = np.linalg.norm(p - g, axis=-1) <= radius
+    hit = (np.linalg.norm(p.reshape(B, N, *p.shape[1:]) - g[:, None], axis=-1) <= radius).any(axis=1)
     valid = weights.numpy() > 0
     rates = {name: 100 * hit[:, idx][valid[:, idx]].mean() for name, idx in POSETRACK_GROUP_INDICES.items()}
     rates['All'] = 100 * hit[valid].mean()
     return rates
+
+
+def cluster_vote(groups: torch.Tensor, radius: float) -> torch.Tensor:
+    """Per-joint mode of ``groups (B, N, K, H, W)``: for every joint, the mean heatmap of the groups whose maxima
+    lie within ``radius`` px of the medoid, the group whose maximum has the most others within ``radius`` (the
+    first such group on ties). Returns ``(B, K, H, W)``."""
+    B, N, K, H, W = groups.shape
+    flat = groups.flatten(3).argmax(-1)  # (B, N, K)
+    locs = torch.stack([flat % W, flat // W], dim=-1).float().transpose(1, 2)  # (B, K, N, 2)
+    close = (torch.cdist(locs, locs) <= radius).float()  # (B, K, N, N)
+    medoid = close.sum(-1).argmax(-1)  # (B, K)
+    members = close.gather(2, medoid[..., None, None].expand(B, K, 1, N)).squeeze(2)  # (B, K, N)
+    weights = members / members.sum(-1, keepdim=True)
+    return torch.einsum('bkn,bnkhw->bkhw', weights, groups)
 
 
 @torch.no_grad()
@@ -76,9 +103,38 @@ def probe(work_dir: str, args: argparse.Namespace) -> List[tuple]:
     eta = model.test_cfg.get('eta', 1.0)
     for setting in args.grid:
         n, steps = (int(v) for v in setting.lower().split('x'))
-        x0 = head.sample(feats[-1], n, steps, eta, torch.Generator().manual_seed(args.seed)).mean(1)
-        rows.append((name, f'sampler N={n} steps={steps}', hit_rates(x0, gt, weights, args.radius)))
+        groups = head.sample(feats[-1], n, steps, eta, torch.Generator().manual_seed(args.seed))
+        sampler = f'sampler N={n} steps={steps}'
+        rows.append((name, sampler, hit_rates(groups.mean(1), gt, weights, args.radius)))
+        if n > 1:
+            rows.append((name, f'{sampler}: cluster vote',
+                         hit_rates(cluster_vote(groups, args.radius), gt, weights, args.radius)))
+            rows.append((name, f'{sampler}: best of {n} (oracle)', hit_rates(groups, gt, weights, args.radius)))
     return rows
+
+
+def seed_summary(rows: List[tuple]) -> List[tuple]:
+    """Rows of runs with the same name (the training seeds of one setting, ``seed0/delta2``, ``seed1/delta2``,
+    ...) summarised: ``(name, prediction, num_runs, means, stds, diff)`` for every (name, prediction) seen in at
+    least two runs. ``means``/``stds`` (``ddof=1``) are per column; ``diff`` is, for an ``'X: other use'`` row,
+    the mean and std of its paired per-run difference in ``All`` to row ``X`` (``None`` otherwise)."""
+    runs: Dict[tuple, List[Dict[str, float]]] = {}
+    for name, what, rates in rows:
+        runs.setdefault((name, what), []).append(rates)
+    summary = []
+    for (name, what), members in runs.items():
+        if len(members) < 2:
+            continue
+        columns = list(members[0])
+        values = np.array([[m[c] for c in columns] for m in members], dtype=np.float64)  # (runs, columns)
+        diff = None
+        reference = runs.get((name, what.split(': ')[0])) if ': ' in what else None
+        if reference is not None and len(reference) == len(members):
+            d = np.array([m['All'] - r['All'] for m, r in zip(members, reference)])
+            diff = (float(d.mean()), float(d.std(ddof=1)))
+        means, stds = dict(zip(columns, values.mean(0))), dict(zip(columns, values.std(0, ddof=1)))
+        summary.append((name, what, len(members), means, stds, diff))
+    return summary
 
 
 def main(argv: Optional[List[str]] = None) -> List[tuple]:
@@ -88,6 +144,14 @@ def main(argv: Optional[List[str]] = None) -> List[tuple]:
     table = [[run, what] + [f'{rates[k]:.1f}' for k in header[2:]] for run, what, rates in rows]
     print(f'% of labelled joints within {args.radius:g} heatmap px of the GT (GT boxes, validation set, no flip)')
     print(render_table(header, table, align='ll' + 'r' * (len(header) - 2), markdown=False))
+    summary = seed_summary(rows)
+    if summary:
+        print('\nRuns of the same name (training seeds): mean ± std; Δ All = paired difference to the sampler row')
+        print(
+            render_table(header + ['runs', 'Δ All'],
+                         [[run, what] + [mean_std_cell(means[k], stds[k]) for k in header[2:]] +
+                          [str(num), mean_std_cell(*diff, signed=True) if diff else '-']
+                          for run, what, num, means, stds, diff in summary]))
     return rows
 
 
