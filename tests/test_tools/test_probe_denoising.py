@@ -108,6 +108,16 @@ def test_probe_diffpose_work_dir(probe, tmp_path, capsys):
     assert 'sampler N=2 steps=1' in capsys.readouterr().out
 
 
+BAD_OPTIONS = [(['--radius', '0'], '--radius'), (['--grid', '10-4'], '--grid'), (['--grid', '0x4'], '--grid')]
+
+
+@pytest.mark.parametrize('argv, culprit', BAD_OPTIONS)
+def test_rejects_bad_options(probe, argv, culprit, capsys):
+    with pytest.raises(SystemExit):
+        probe.parse_args(['work_dir'] + argv)
+    assert culprit in capsys.readouterr().err
+
+
 def test_rejects_unfinished_work_dir(probe, tmp_path):
     with pytest.raises(FileNotFoundError, match='last_checkpoint'):
         probe.load_run(str(tmp_path))

@@ -38,7 +38,14 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--grid', nargs='+', default=['1x1', '10x1', '1x4', '10x4'], help='sampler settings NxSTEPS')
     parser.add_argument('--radius', type=float, default=2., help='hit radius (and cluster radius) in heatmap pixels')
     parser.add_argument('--seed', type=int, default=0)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if not args.radius > 0:  # the cluster vote divides by its members, at least the medoid itself
+        parser.error(f'--radius must be > 0, got {args.radius}')
+    for setting in args.grid:
+        n, _, steps = setting.lower().partition('x')
+        if not (n.isdigit() and steps.isdigit() and int(n) > 0 and int(steps) > 0):
+            parser.error(f'--grid entries are NxSTEPS with positive integers (e.g. 10x4), got {setting!r}')
+    return args
 
 
 def gt_box_batch(cfg: Config) -> dict:
@@ -56,7 +63,9 @@ def hit_rates(pred: torch.Tensor, gt: torch.Tensor, weights: torch.Tensor, radiu
         gt (Tensor): ``(B, K, H, W)`` target heatmaps.
         weights (Tensor): ``(B, K)`` keypoint weights (0 = unlabelled, left out).
     """
-    groups = pred.float() if pred.dim() == 5 else pred.float()[:, None]
+    groups = pred.float()
+    if groups.dim() == 4:  # one hypothesis per joint
+        groups = groups[:, None]
     B, N = groups.shape[:2]
     p, _ = get_heatmap_maximum(groups.flatten(0, 1).numpy())
     g, _ = get_heatmap_maximum(gt.float().numpy())
