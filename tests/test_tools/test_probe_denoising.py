@@ -9,6 +9,7 @@ from mmengine.registry import DefaultScope
 from mmengine.runner import save_checkpoint
 from mmpose.registry import MODELS
 
+from diffpose_mm.models.heads.baselines import heatmap_head_like, heatmap_test_cfg
 from diffpose_mm.testing import make_synthetic_posetrack
 
 REPO = Path(__file__).resolve().parents[2]
@@ -53,6 +54,31 @@ def test_best_of_n_hit_rates(probe):
     assert probe.hit_rates(both_wrong, gt, weights, radius=2)['Elbow'] == 50
 
 
+def test_top_peaks_oracle(probe):
+    """The left elbow has a tall peak 10 px from its GT and a lower one on it: the maximum misses, the best of
+    the top-2 peaks hits. The right elbow has one peak plus a shoulder 1 px away (inside the NMS window): its
+    extra hypotheses repeat the maximum, so it stays a miss. Every other joint is hit by the maximum."""
+    points = [(5 + k, 4 + k) for k in range(17)]
+    gt, weights = gaussian_heatmaps(points), torch.ones(1, 17)
+    maps = gaussian_heatmaps(points)
+    maps[0, 7] = gaussian_heatmaps([(2, 25)])[0, 0] + 0.6 * gt[0, 7]
+    maps[0, 8] = gaussian_heatmaps([(20, 3)])[0, 0] + 0.9 * gaussian_heatmaps([(21, 3)])[0, 0]
+    hyps = probe.top_peaks(maps, 3, radius=2)
+    assert hyps.shape == (1, 3, 17, 32, 24)
+    assert float(hyps.sum()) == 3 * 17  # one-hot maps
+
+    def locs(k):
+        return [divmod(hyps[0, n, k].flatten().argmax().item(), 24)[::-1] for n in range(3)]
+
+    assert locs(7)[:2] == [(2, 25), points[7]]
+    right_max = divmod(maps[0, 8].flatten().argmax().item(), 24)[::-1]
+    assert locs(8) == [right_max] * 3  # one peak: repeated
+    assert probe.hit_rates(maps, gt, weights, radius=2)['Elbow'] == 0
+    assert probe.hit_rates(probe.top_peaks(maps, 1, radius=2), gt, weights, radius=2)['Elbow'] == 0
+    assert probe.hit_rates(hyps, gt, weights, radius=2)['Elbow'] == 50
+    assert probe.hit_rates(hyps, gt, weights, radius=2)['Wrist'] == 100
+
+
 def test_cluster_vote_keeps_the_majority(probe):
     """Two of three groups put joint 0 at (5, 5), one at (18, 25) with a 3x taller peak: the mean heatmap peaks
     at the lone group's location, the vote at the majority's, with exactly the majority's mean heatmap."""
@@ -86,11 +112,15 @@ def test_seed_summary_values(probe):
     assert means['Elbow'] == 60. and diff == pytest.approx((3.5, np.std([5, 2], ddof=1)))  # paired: 85 - 80, 72 - 70
 
 
-def test_probe_diffpose_work_dir(probe, tmp_path, capsys):
+def untrained_work_dir(tmp_path, heatmap_head=False):
+    """A work dir with the tiny config (or its HeatmapHead variant) and an untrained checkpoint."""
     data_root = tmp_path / 'data'
     make_synthetic_posetrack(str(data_root), seed=0, num_train_videos=1, num_val_videos=1, train_frames=8, val_frames=5)
     cfg = Config.fromfile(str(REPO / 'configs' / 'diffpose' / 'td-diffpose_res18-tiny_1xb16-18e_synthetic-128x96.py'))
     cfg.val_dataloader.dataset.data_root = str(data_root) + '/'
+    if heatmap_head:
+        cfg.model.head = heatmap_head_like(cfg.model.head)
+        cfg.model.test_cfg = heatmap_test_cfg(cfg.model.test_cfg)
     work_dir = tmp_path / 'run'
     work_dir.mkdir()
     cfg.dump(str(work_dir / 'td-diffpose_res18-tiny_1xb16-18e_synthetic-128x96.py'))
@@ -98,13 +128,26 @@ def test_probe_diffpose_work_dir(probe, tmp_path, capsys):
         model = MODELS.build(cfg.model)
     save_checkpoint(model.state_dict(), str(work_dir / 'epoch_1.pth'))
     (work_dir / 'last_checkpoint').write_text(str(work_dir / 'epoch_1.pth'))
+    return work_dir
 
+
+def test_probe_heatmap_head_work_dir(probe, tmp_path):
+    rows = probe.main([str(untrained_work_dir(tmp_path, heatmap_head=True)), '--grid', '3x1', '1x1'])
+    assert [what for _, what, _ in rows] == ['heatmaps', 'heatmaps: best of top-3 peaks (oracle)']
+    assert all(rows[1][2][k] >= rows[0][2][k] for k in rows[0][2])  # hypothesis 0 is the maximum
+
+
+def test_probe_diffpose_work_dir(probe, tmp_path, capsys):
+    work_dir = untrained_work_dir(tmp_path)
     rows = probe.main([str(work_dir), '--timesteps', '0', '999', '--grid', '2x1', '1x1'])
     assert [what for _, what, _ in rows] == [
         'x0 from q_sample(GT, t=0)', 'x0 from q_sample(GT, t=999)', 'sampler N=2 steps=1',
-        'sampler N=2 steps=1: cluster vote', 'sampler N=2 steps=1: best of 2 (oracle)', 'sampler N=1 steps=1'
+        'sampler N=2 steps=1: cluster vote', 'sampler N=2 steps=1: best of 2 (oracle)',
+        'sampler N=2 steps=1: best of top-2 peaks of the mean (oracle)', 'sampler N=1 steps=1'
     ]
     assert all(0 <= v <= 100 for _, _, rates in rows for v in rates.values())
+    # the peaks' hypothesis 0 is the mean heatmap's maximum: the oracle can only add hits
+    assert all(rows[5][2][k] >= rows[2][2][k] for k in rows[2][2])
     assert 'sampler N=2 steps=1' in capsys.readouterr().out
 
 

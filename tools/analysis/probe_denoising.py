@@ -9,14 +9,21 @@ within ``--radius`` heatmap pixels of the ground truth is printed, per joint gro
   the mean of the N groups' heatmaps (what the head decodes), and for N > 1 two other uses of the same N groups:
   a per-joint *cluster vote* (the mean of the groups whose maxima lie within ``--radius`` of the groups' medoid,
   the location most other groups agree with: a mode where the groups split between two places) and the
-  *best of N* (a joint is hit if any group's maximum is: an oracle, the most a selector of hypotheses could get);
-- any other top-down model (e.g. the ``HeatmapHead`` variant of ``run_ablations.py``) with its heatmaps.
+  *best of N* (a joint is hit if any group's maximum is: an oracle, the most a selector of hypotheses could get),
+  next to the same oracle over the N highest peaks of the mean heatmap (do the groups cover more than the modes
+  their mean already shows?);
+- any other top-down model (e.g. the ``HeatmapHead`` variant of ``run_ablations.py``) with its heatmaps, and the
+  oracle over their N highest peaks (N the largest of ``--grid``): the multi-hypothesis baseline without diffusion.
+
+A peak is a local maximum in a ``(2 ceil(radius) + 1)``-pixel window (MMPose's ``batch_heatmap_nms``), so two
+peaks are more than ``--radius`` apart.
 
 Example (after ``tools/analysis/run_ablations.py``)::
 
     python tools/analysis/probe_denoising.py work_dirs/ablations/delta2 work_dirs/ablations/heatmap_head
 """
 import argparse
+import math
 import os.path as osp
 from typing import Dict, List, Optional
 
@@ -24,7 +31,7 @@ import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
-from mmpose.codecs.utils import get_heatmap_maximum
+from mmpose.codecs.utils import batch_heatmap_nms, get_heatmap_maximum
 
 import diffpose_mm  # noqa: F401  (registers the DiffPose modules)
 from diffpose_mm.datasets.posetrack_format import POSETRACK_GROUP_INDICES
@@ -90,6 +97,21 @@ def cluster_vote(groups: torch.Tensor, radius: float) -> torch.Tensor:
     return torch.einsum('bkn,bnkhw->bkhw', weights, groups)
 
 
+def top_peaks(heatmaps: torch.Tensor, k: int, radius: float) -> torch.Tensor:
+    """The ``k`` highest local maxima of ``heatmaps (B, K, H, W)`` as ``k`` hypotheses ``(B, k, K, H, W)``, each
+    a one-hot map at its peak (hypothesis 0 at the heatmap maximum). Peaks come from a ``(2 ceil(radius) + 1)``
+    window non-maximum suppression; a joint with fewer than ``k`` positive peaks repeats its maximum."""
+    B, K, H, W = heatmaps.shape
+    heatmaps = heatmaps.float()
+    peaks = batch_heatmap_nms(heatmaps, 2 * math.ceil(radius) + 1).flatten(2)  # (B, K, HW), 0 off the peaks
+    values, idx = peaks.masked_fill(peaks <= 0, float('-inf')).topk(min(k, H * W), dim=-1)  # (B, K, k)
+    idx = torch.where(torch.isfinite(values), idx, heatmaps.flatten(2).argmax(-1, keepdim=True))
+    if idx.shape[-1] < k:
+        idx = torch.cat([idx, idx[..., :1].expand(B, K, k - idx.shape[-1])], dim=-1)
+    hyps = torch.zeros(B, K, k, H * W).scatter_(-1, idx[..., None], 1.)
+    return hyps.reshape(B, K, k, H, W).transpose(1, 2)
+
+
 @torch.no_grad()
 def probe(work_dir: str, args: argparse.Namespace) -> List[tuple]:
     cfg, model = load_run(work_dir)
@@ -100,7 +122,12 @@ def probe(work_dir: str, args: argparse.Namespace) -> List[tuple]:
     name = osp.basename(osp.normpath(work_dir))
     head = model.head
     if not hasattr(head, 'diffusion'):
-        return [(name, 'heatmaps', hit_rates(head.forward(feats), gt, weights, args.radius))]
+        heatmaps, k = head.forward(feats), max(int(setting.lower().split('x')[0]) for setting in args.grid)
+        rows = [(name, 'heatmaps', hit_rates(heatmaps, gt, weights, args.radius))]
+        if k > 1:
+            rows.append((name, f'heatmaps: best of top-{k} peaks (oracle)',
+                         hit_rates(top_peaks(heatmaps, k, args.radius), gt, weights, args.radius)))
+        return rows
     rows = []
     pyramid = head.feature_pyramid(feats[-1])
     generator = torch.Generator().manual_seed(args.seed)
@@ -119,6 +146,8 @@ def probe(work_dir: str, args: argparse.Namespace) -> List[tuple]:
             rows.append((name, f'{sampler}: cluster vote',
                          hit_rates(cluster_vote(groups, args.radius), gt, weights, args.radius)))
             rows.append((name, f'{sampler}: best of {n} (oracle)', hit_rates(groups, gt, weights, args.radius)))
+            rows.append((name, f'{sampler}: best of top-{n} peaks of the mean (oracle)',
+                         hit_rates(top_peaks(groups.mean(1), n, args.radius), gt, weights, args.radius)))
     return rows
 
 
