@@ -79,6 +79,25 @@ def test_top_peaks_oracle(probe):
     assert probe.hit_rates(hyps, gt, weights, radius=2)['Wrist'] == 100
 
 
+def test_borrowed_offsets(probe):
+    """Person 0's groups sit at (5, 10) and (9, 10) (mean maximum at (5, 10): the taller one), person 1's at
+    (12, 20) and (12, 14) (mean maximum (12, 20)). Own offsets give back the groups' maxima; swapped ones move
+    person 0's maximum by (0, -6) and person 1's by (4, 0)."""
+    p0 = torch.stack([gaussian_heatmaps([(5, 10)]), 0.8 * gaussian_heatmaps([(9, 10)])], dim=1)
+    p1 = torch.stack([gaussian_heatmaps([(12, 20)]), 0.8 * gaussian_heatmaps([(12, 14)])], dim=1)
+    groups = torch.cat([p0, p1])  # (2, 2, 1, 32, 24)
+
+    def locs(hyps):
+        return [[divmod(hyps[b, n, 0].flatten().argmax().item(), 24)[::-1] for n in range(2)] for b in range(2)]
+
+    own = probe.borrowed_offsets(groups, torch.tensor([0, 1]))
+    assert float(own.sum()) == 4 and locs(own) == [[(5, 10), (9, 10)], [(12, 20), (12, 14)]]
+    assert locs(probe.borrowed_offsets(groups, torch.tensor([1, 0]))) == [[(5, 10), (5, 4)], [(12, 20), (16, 20)]]
+    # offsets that leave the map are clipped to its border
+    far = torch.cat([p0, torch.stack([gaussian_heatmaps([(12, 20)]), 0.8 * gaussian_heatmaps([(0, 20)])], dim=1)])
+    assert locs(probe.borrowed_offsets(far, torch.tensor([1, 0])))[0] == [(5, 10), (0, 10)]
+
+
 def test_cluster_vote_keeps_the_majority(probe):
     """Two of three groups put joint 0 at (5, 5), one at (18, 25) with a 3x taller peak: the mean heatmap peaks
     at the lone group's location, the vote at the majority's, with exactly the majority's mean heatmap."""
@@ -143,7 +162,8 @@ def test_probe_diffpose_work_dir(probe, tmp_path, capsys):
     assert [what for _, what, _ in rows] == [
         'x0 from q_sample(GT, t=0)', 'x0 from q_sample(GT, t=999)', 'sampler N=2 steps=1',
         'sampler N=2 steps=1: cluster vote', 'sampler N=2 steps=1: best of 2 (oracle)',
-        'sampler N=2 steps=1: best of top-2 peaks of the mean (oracle)', 'sampler N=1 steps=1'
+        'sampler N=2 steps=1: best of top-2 peaks of the mean (oracle)',
+        "sampler N=2 steps=1: best of 2, another person's offsets (oracle)", 'sampler N=1 steps=1'
     ]
     assert all(0 <= v <= 100 for _, _, rates in rows for v in rates.values())
     # the peaks' hypothesis 0 is the mean heatmap's maximum: the oracle can only add hits

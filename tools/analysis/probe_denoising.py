@@ -10,8 +10,10 @@ within ``--radius`` heatmap pixels of the ground truth is printed, per joint gro
   a per-joint *cluster vote* (the mean of the groups whose maxima lie within ``--radius`` of the groups' medoid,
   the location most other groups agree with: a mode where the groups split between two places) and the
   *best of N* (a joint is hit if any group's maximum is: an oracle, the most a selector of hypotheses could get),
-  next to the same oracle over the N highest peaks of the mean heatmap (do the groups cover more than the modes
-  their mean already shows?);
+  next to two controls: the same oracle over the N highest peaks of the mean heatmap (do the groups cover more
+  than the modes their mean already shows?), and over hypotheses that keep each group's offset from the mean
+  heatmap's maximum but take the offsets of another validation person (does the direction of the groups' spread
+  say where the mean is wrong, or would any spread of that size gain as much?);
 - any other top-down model (e.g. the ``HeatmapHead`` variant of ``run_ablations.py``) with its heatmaps, and the
   oracle over their N highest peaks (N the largest of ``--grid``): the multi-hypothesis baseline without diffusion.
 
@@ -112,6 +114,22 @@ def top_peaks(heatmaps: torch.Tensor, k: int, radius: float) -> torch.Tensor:
     return hyps.reshape(B, K, k, H, W).transpose(1, 2)
 
 
+def borrowed_offsets(groups: torch.Tensor, perm: torch.Tensor) -> torch.Tensor:
+    """Hypotheses ``(B, N, K, H, W)`` (one-hot maps) at the mean heatmap's maximum of person ``b`` moved by the
+    offsets of the ``N`` group maxima from the mean heatmap's maximum of person ``perm[b]`` (clipped to the map):
+    with ``perm = arange(B)`` they are the groups' own maxima."""
+    B, N, K, H, W = groups.shape
+
+    def xy(flat):
+        return torch.stack([flat % W, flat // W], dim=-1)
+
+    center = xy(groups.mean(1).flatten(2).argmax(-1))  # (B, K, 2)
+    offsets = xy(groups.flatten(3).argmax(-1)) - center[:, None]  # (B, N, K, 2)
+    locs = center[:, None] + offsets[perm]
+    x, y = locs[..., 0].clamp(0, W - 1), locs[..., 1].clamp(0, H - 1)
+    return torch.zeros(B, N, K, H * W).scatter_(-1, (y * W + x)[..., None], 1.).reshape(B, N, K, H, W)
+
+
 @torch.no_grad()
 def probe(work_dir: str, args: argparse.Namespace) -> List[tuple]:
     cfg, model = load_run(work_dir)
@@ -148,6 +166,9 @@ def probe(work_dir: str, args: argparse.Namespace) -> List[tuple]:
             rows.append((name, f'{sampler}: best of {n} (oracle)', hit_rates(groups, gt, weights, args.radius)))
             rows.append((name, f'{sampler}: best of top-{n} peaks of the mean (oracle)',
                          hit_rates(top_peaks(groups.mean(1), n, args.radius), gt, weights, args.radius)))
+            perm = torch.randperm(groups.shape[0], generator=torch.Generator().manual_seed(args.seed))
+            rows.append((name, f"{sampler}: best of {n}, another person's offsets (oracle)",
+                         hit_rates(borrowed_offsets(groups, perm), gt, weights, args.radius)))
     return rows
 
 
