@@ -11,14 +11,14 @@ within ``--radius`` heatmap pixels of the ground truth is printed, per joint gro
   the location most other groups agree with: a mode where the groups split between two places) and the
   *best of N* (a joint is hit if any group's maximum is: an oracle, the most a selector of hypotheses could get),
   next to two controls: the same oracle over the N highest peaks of the mean heatmap (do the groups cover more
-  than the modes their mean already shows?), and over hypotheses that keep each group's offset from the mean
-  heatmap's maximum but take the offsets of another validation person (does the direction of the groups' spread
-  say where the mean is wrong, or would any spread of that size gain as much?);
+  than the modes their mean already shows?), and over hypotheses placed around the mean heatmap's maximum by
+  another validation person's group offsets (does this person's spread say where the mean is wrong, or would a
+  jitter typical of the joint gain as much?);
 - any other top-down model (e.g. the ``HeatmapHead`` variant of ``run_ablations.py``) with its heatmaps, and the
   oracle over their N highest peaks (N the largest of ``--grid``): the multi-hypothesis baseline without diffusion.
 
 A peak is a local maximum in a ``(2 ceil(radius) + 1)``-pixel window (MMPose's ``batch_heatmap_nms``), so two
-peaks are more than ``--radius`` apart.
+peaks are more than ``--radius`` apart (unless of exactly equal height).
 
 Example (after ``tools/analysis/run_ablations.py``)::
 
