@@ -50,10 +50,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not args.radius > 0:  # the cluster vote divides by its members, at least the medoid itself
         parser.error(f'--radius must be > 0, got {args.radius}')
+    grid = []
     for setting in args.grid:
         n, _, steps = setting.lower().partition('x')
         if not (n.isdigit() and steps.isdigit() and int(n) > 0 and int(steps) > 0):
             parser.error(f'--grid entries are NxSTEPS with positive integers (e.g. 10x4), got {setting!r}')
+        grid.append((int(n), int(steps)))
+    args.grid = grid  # [(N, steps), ...]
     return args
 
 
@@ -85,13 +88,25 @@ def hit_rates(pred: torch.Tensor, gt: torch.Tensor, weights: torch.Tensor, radiu
     return rates
 
 
+def argmax_xy(heatmaps: torch.Tensor) -> torch.Tensor:
+    """Integer ``(x, y)`` of the maximum of every map of ``heatmaps (..., H, W)``: ``(..., 2)``."""
+    W = heatmaps.shape[-1]
+    flat = heatmaps.flatten(-2).argmax(-1)
+    return torch.stack([flat % W, flat // W], dim=-1)
+
+
+def one_hot_maps(flat_idx: torch.Tensor, size: tuple) -> torch.Tensor:
+    """Maps ``(..., H, W)`` that are 1 at the flat index ``flat_idx (...)`` and 0 elsewhere (``size = (H, W)``)."""
+    H, W = size
+    return torch.zeros(*flat_idx.shape, H * W).scatter_(-1, flat_idx[..., None], 1.).reshape(*flat_idx.shape, H, W)
+
+
 def cluster_vote(groups: torch.Tensor, radius: float) -> torch.Tensor:
     """Per-joint mode of ``groups (B, N, K, H, W)``: for every joint, the mean heatmap of the groups whose maxima
     lie within ``radius`` px of the medoid, the group whose maximum has the most others within ``radius`` (the
     first such group on ties). Returns ``(B, K, H, W)``."""
     B, N, K, H, W = groups.shape
-    flat = groups.flatten(3).argmax(-1)  # (B, N, K)
-    locs = torch.stack([flat % W, flat // W], dim=-1).float().transpose(1, 2)  # (B, K, N, 2)
+    locs = argmax_xy(groups).float().transpose(1, 2)  # (B, K, N, 2)
     close = (torch.cdist(locs, locs) <= radius).float()  # (B, K, N, N)
     medoid = close.sum(-1).argmax(-1)  # (B, K)
     members = close.gather(2, medoid[..., None, None].expand(B, K, 1, N)).squeeze(2)  # (B, K, N)
@@ -110,24 +125,18 @@ def top_peaks(heatmaps: torch.Tensor, k: int, radius: float) -> torch.Tensor:
     idx = torch.where(torch.isfinite(values), idx, heatmaps.flatten(2).argmax(-1, keepdim=True))
     if idx.shape[-1] < k:
         idx = torch.cat([idx, idx[..., :1].expand(B, K, k - idx.shape[-1])], dim=-1)
-    hyps = torch.zeros(B, K, k, H * W).scatter_(-1, idx[..., None], 1.)
-    return hyps.reshape(B, K, k, H, W).transpose(1, 2)
+    return one_hot_maps(idx, (H, W)).transpose(1, 2)
 
 
 def borrowed_offsets(groups: torch.Tensor, perm: torch.Tensor) -> torch.Tensor:
     """Hypotheses ``(B, N, K, H, W)`` (one-hot maps) at the mean heatmap's maximum of person ``b`` moved by the
     offsets of the ``N`` group maxima from the mean heatmap's maximum of person ``perm[b]`` (clipped to the map):
     with ``perm = arange(B)`` they are the groups' own maxima."""
-    B, N, K, H, W = groups.shape
-
-    def xy(flat):
-        return torch.stack([flat % W, flat // W], dim=-1)
-
-    center = xy(groups.mean(1).flatten(2).argmax(-1))  # (B, K, 2)
-    offsets = xy(groups.flatten(3).argmax(-1)) - center[:, None]  # (B, N, K, 2)
-    locs = center[:, None] + offsets[perm]
+    H, W = groups.shape[-2:]
+    center = argmax_xy(groups.mean(1))  # (B, K, 2)
+    locs = center[:, None] + (argmax_xy(groups) - center[:, None])[perm]  # (B, N, K, 2)
     x, y = locs[..., 0].clamp(0, W - 1), locs[..., 1].clamp(0, H - 1)
-    return torch.zeros(B, N, K, H * W).scatter_(-1, (y * W + x)[..., None], 1.).reshape(B, N, K, H, W)
+    return one_hot_maps(y * W + x, (H, W))
 
 
 @torch.no_grad()
@@ -140,7 +149,7 @@ def probe(work_dir: str, args: argparse.Namespace) -> List[tuple]:
     name = osp.basename(osp.normpath(work_dir))
     head = model.head
     if not hasattr(head, 'diffusion'):
-        heatmaps, k = head.forward(feats), max(int(setting.lower().split('x')[0]) for setting in args.grid)
+        heatmaps, k = head.forward(feats), max(n for n, _ in args.grid)
         rows = [(name, 'heatmaps', hit_rates(heatmaps, gt, weights, args.radius))]
         if k > 1:
             rows.append((name, f'heatmaps: best of top-{k} peaks (oracle)',
@@ -155,17 +164,17 @@ def probe(work_dir: str, args: argparse.Namespace) -> List[tuple]:
         rows.append((name, f'x0 from q_sample(GT, t={t})',
                      hit_rates(head.denoise(pyramid, x_t, t_vec), gt, weights, args.radius)))
     eta = model.test_cfg.get('eta', 1.0)
-    for setting in args.grid:
-        n, steps = (int(v) for v in setting.lower().split('x'))
+    for n, steps in args.grid:
         groups = head.sample(feats[-1], n, steps, eta, torch.Generator().manual_seed(args.seed))
+        mean = groups.mean(1)
         sampler = f'sampler N={n} steps={steps}'
-        rows.append((name, sampler, hit_rates(groups.mean(1), gt, weights, args.radius)))
+        rows.append((name, sampler, hit_rates(mean, gt, weights, args.radius)))
         if n > 1:
             rows.append((name, f'{sampler}: cluster vote',
                          hit_rates(cluster_vote(groups, args.radius), gt, weights, args.radius)))
             rows.append((name, f'{sampler}: best of {n} (oracle)', hit_rates(groups, gt, weights, args.radius)))
             rows.append((name, f'{sampler}: best of top-{n} peaks of the mean (oracle)',
-                         hit_rates(top_peaks(groups.mean(1), n, args.radius), gt, weights, args.radius)))
+                         hit_rates(top_peaks(mean, n, args.radius), gt, weights, args.radius)))
             perm = torch.randperm(groups.shape[0], generator=torch.Generator().manual_seed(args.seed))
             rows.append((name, f"{sampler}: best of {n}, another person's offsets (oracle)",
                          hit_rates(borrowed_offsets(groups, perm), gt, weights, args.radius)))
