@@ -1,6 +1,9 @@
-"""Tables of the analysis tools: one formatter for markdown and plain aligned text, its cells and json."""
+"""Tables of the analysis tools: one formatter for markdown and plain aligned text, its cells and json, and the
+mean ± std over training seeds that fills them."""
 import math
-from typing import Any, Optional, Sequence
+from typing import Any, Optional, Sequence, Tuple
+
+import numpy as np
 
 
 def render_table(header: Sequence[Any], rows: Sequence[Sequence[Any]], align: Optional[str] = None,
@@ -46,6 +49,21 @@ def render_table(header: Sequence[Any], rows: Sequence[Sequence[Any]], align: Op
     rule = '|' + '|'.join('-' * (w + 1) + ':' if a == 'r' else '-' * (w + 2) for w, a in zip(widths, align)) + '|'
     md = ['| ' + ' | '.join(pad(line)) + ' |' for line in lines]
     return '\n'.join([md[0], rule] + md[1:])
+
+
+def mean_std(values: Sequence[float]) -> Tuple[float, float]:
+    """Mean and sample standard deviation (``ddof=1``) of ``values`` (e.g. one metric over training seeds, or
+    paired per-seed differences): the std is NaN for a single value, both are NaN for none, and a NaN value
+    makes the mean NaN (leave out what should not count before calling).
+
+    Example:
+        >>> mean_std([1.0, 2.0, 3.0])
+        (2.0, 1.0)
+    """
+    v = np.asarray(values, dtype=np.float64).reshape(-1)
+    if v.size == 0:
+        return float('nan'), float('nan')
+    return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else float('nan')
 
 
 def mean_std_cell(value: Optional[float], std: Optional[float] = None, signed: bool = False) -> str:

@@ -1,9 +1,10 @@
 """diffpose_mm.utils.table: the one table formatter of the analysis tools."""
 import json
+import math
 
 import pytest
 
-from diffpose_mm.utils import json_safe, mean_std_cell, render_table
+from diffpose_mm.utils import json_safe, mean_std, mean_std_cell, render_table
 
 HEADER = ['run', 'N', 'AP']
 ROWS = [['delta2', 10, '71.5 ± 0.4'], ['heatmap_head', '-', 8.0]]
@@ -38,6 +39,16 @@ def test_header_only_and_errors():
         render_table(['a'], [], align='c')
     with pytest.raises(ValueError, match='columns'):
         render_table(['a', 'b'], [['1']])
+
+
+def test_mean_std_over_seeds():
+    # sample std (ddof=1): values 80, 82, 84 -> mean 82, std 2
+    assert mean_std([80.0, 82.0, 84.0]) == pytest.approx((82.0, 2.0))
+    mean, std = mean_std([81.5])  # one seed: no std
+    assert mean == 81.5 and math.isnan(std)
+    assert all(math.isnan(x) for x in mean_std([]))
+    mean, std = mean_std([1.0, float('nan')])  # a NaN seed is not silently dropped
+    assert math.isnan(mean) and math.isnan(std)
 
 
 def test_mean_std_cell():

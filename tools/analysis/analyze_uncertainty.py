@@ -41,7 +41,7 @@ from scipy.stats import rankdata
 import diffpose_mm  # noqa: F401  (registers the DiffPose modules)
 from diffpose_mm.datasets.posetrack_format import POSETRACK_GROUP_INDICES
 from diffpose_mm.datasets.posetrack_video_dataset import load_posetrack_annotations
-from diffpose_mm.utils import gt_box_dataset, json_safe, load_run, render_table
+from diffpose_mm.utils import gt_box_dataset, json_safe, load_run, mean_std, render_table
 
 COLUMNS = tuple(POSETRACK_GROUP_INDICES) + ('All', 'All (degraded)')
 SIGNALS = ('spread', '1 - score')
@@ -236,10 +236,7 @@ def seed_summary(rows: List[dict]) -> List[dict]:
         columns = {}
         for col in COLUMNS:
             v = np.array([m['columns'][col]['auroc'] for m in members], dtype=np.float64)
-            v = v[np.isfinite(v)]
-            columns[col] = dict(
-                auroc=float(v.mean()) if v.size else float('nan'),
-                std=float(v.std(ddof=1)) if v.size > 1 else float('nan'))
+            columns[col] = dict(zip(('auroc', 'std'), mean_std(v[np.isfinite(v)])))
         summary.append(dict(run=run, signal=signal, num_runs=len(members), columns=columns))
     return summary
 

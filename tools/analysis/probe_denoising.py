@@ -37,7 +37,7 @@ from mmpose.codecs.utils import batch_heatmap_nms, get_heatmap_maximum
 
 import diffpose_mm  # noqa: F401  (registers the DiffPose modules)
 from diffpose_mm.datasets.posetrack_format import POSETRACK_GROUP_INDICES
-from diffpose_mm.utils import gt_box_dataset, load_run, mean_std_cell, render_table
+from diffpose_mm.utils import gt_box_dataset, load_run, mean_std, mean_std_cell, render_table
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -198,9 +198,9 @@ def seed_summary(rows: List[tuple]) -> List[tuple]:
         diff = None
         reference = runs.get((name, what.split(': ')[0])) if ': ' in what else None
         if reference is not None and len(reference) == len(members):
-            d = np.array([m['All'] - r['All'] for m, r in zip(members, reference)])
-            diff = (float(d.mean()), float(d.std(ddof=1)))
-        means, stds = dict(zip(columns, values.mean(0))), dict(zip(columns, values.std(0, ddof=1)))
+            diff = mean_std([m['All'] - r['All'] for m, r in zip(members, reference)])
+        means, stds = zip(*(mean_std(values[:, i]) for i in range(len(columns))))
+        means, stds = dict(zip(columns, means)), dict(zip(columns, stds))
         summary.append((name, what, len(members), means, stds, diff))
     return summary
 

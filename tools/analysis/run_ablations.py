@@ -61,7 +61,7 @@ from mmengine.registry import init_default_scope
 from diffpose_mm.datasets.posetrack_format import POSETRACK_SUMMARY_KEYS
 from diffpose_mm.models.diffusion.sampling_cfg import SAMPLING_KEYS, parse_sampling_cfg
 from diffpose_mm.models.heads.baselines import heatmap_head_like, heatmap_test_cfg
-from diffpose_mm.utils import json_safe, mean_std_cell, render_table, with_data_root
+from diffpose_mm.utils import json_safe, mean_std, mean_std_cell, render_table, with_data_root
 from diffpose_mm.utils.cached_runs import test_once, train_once
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -416,14 +416,11 @@ def make_row(name: str, paper: str, per_seed: Dict[int, Dict[str, float]],
     row = dict(name=name, paper=paper, seeds=seeds, per_seed=table, metrics=per_seed, values={}, std={}, diff={},
                diff_std={}, **extra)
     for col in COLUMNS:
-        v = np.array([table[s][col] for s in seeds], dtype=np.float64)
-        row['values'][col] = float(v.mean())
-        row['std'][col] = float(v.std(ddof=1)) if len(v) > 1 else float('nan')
+        row['values'][col], row['std'][col] = mean_std([table[s][col] for s in seeds])
     if reference is not None and reference is not per_seed:
         for col in DIFF_COLUMNS:
-            d = np.array([table[s][col] - _values(reference[s])[col] for s in seeds], dtype=np.float64)
-            row['diff'][col] = float(d.mean())
-            row['diff_std'][col] = float(d.std(ddof=1)) if len(d) > 1 else float('nan')
+            row['diff'][col], row['diff_std'][col] = mean_std(
+                [table[s][col] - _values(reference[s])[col] for s in seeds])
     return row
 
 

@@ -53,7 +53,7 @@ from mmengine.fileio import load
 from mmengine.logging import print_log
 from mmpose.registry import METRICS as METRICS_REGISTRY
 
-from diffpose_mm.utils import json_safe, mean_std_cell, render_table, with_data_root
+from diffpose_mm.utils import json_safe, mean_std, mean_std_cell, render_table, with_data_root
 from diffpose_mm.utils.cached_runs import test_once, train_once
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -262,12 +262,10 @@ def make_row(label: str, setting: str, per_seed: Dict[int, Dict[str, float]],
     for m in METRICS + (SPREAD, SPREAD_CORR):
         unit = 1 if m == SPREAD_CORR else 1000
         # a metric missing, or NaN (stored as null by json_safe in a reused run.json), counts as NaN
-        v = np.array([np.nan if per_seed[s].get(m) is None else per_seed[s][m] * unit for s in seeds])
-        row['mean'][m] = float(v.mean())
-        row['std'][m] = float(v.std(ddof=1)) if len(v) > 1 else float('nan')
+        row['mean'][m], row['std'][m] = mean_std(
+            [np.nan if per_seed[s].get(m) is None else per_seed[s][m] * unit for s in seeds])
     if reference is not None and reference is not per_seed:
-        d = np.array([(per_seed[s]['MPJPE'] - reference[s]['MPJPE']) * 1000 for s in seeds])
-        row['diff'], row['diff_std'] = float(d.mean()), float(d.std(ddof=1)) if len(d) > 1 else float('nan')
+        row['diff'], row['diff_std'] = mean_std([(per_seed[s]['MPJPE'] - reference[s]['MPJPE']) * 1000 for s in seeds])
         row['diff_pct'] = float(100 * np.mean([per_seed[s]['MPJPE'] / reference[s]['MPJPE'] - 1 for s in seeds]))
     return row
 
