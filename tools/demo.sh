@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main jobs end to end on the bundled synthetic data (called by `make demo`; about 11 minutes on 2 cores):
+# The main jobs end to end on the bundled synthetic data (called by `make demo`; 8-11 minutes on 2 cores):
 #   2d     generate the synthetic PoseTrack18-layout videos (seed 0), train the tiny DiffPose config with
 #          tools/train.py, test it with tools/test.py (per-joint PoseTrack AP table and COCO AP);
 #   video  render one synthetic val clip with that model through VideoPoseInferencer (tools/demo_video.sh):
