@@ -62,6 +62,14 @@ def init_cpu_process_group() -> None:
         dist.init_process_group(backend='gloo', timeout=timedelta(seconds=1800))
 
 
+def release_process_group() -> None:
+    """Destroy the default process group, if there is one, while the interpreter is fully alive. Left to
+    interpreter finalization, gloo's worker threads can abort a run that has finished (SIGABRT, "terminate called
+    without an active exception", pytorch/pytorch#190489); PyTorch asks for ``destroy_process_group`` on exit."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def run_mmpose_tool(tool: str, argv: Optional[List[str]] = None) -> None:
     """Run MMPose's ``tools/<tool>.py`` (``'train'`` or ``'test'``) as ``__main__`` with ``argv``."""
     script = osp.join(osp.dirname(mmpose.__file__), '.mim', 'tools', f'{tool}.py')
@@ -83,4 +91,7 @@ def run_mmpose_tool(tool: str, argv: Optional[List[str]] = None) -> None:
     sys.argv = [script] + argv
     os.environ.setdefault('PYTHONUNBUFFERED', '1')
     with mmengine_checkpoint_globals(where):
-        runpy.run_path(script, run_name='__main__')
+        try:
+            runpy.run_path(script, run_name='__main__')
+        finally:  # the group of a distributed run (ours on CPU, MMEngine's with CUDA)
+            release_process_group()

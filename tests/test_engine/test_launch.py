@@ -223,3 +223,40 @@ def test_unusable_work_dir_and_corrupt_checkpoint_fail_naming_them(data_root, tm
         [sys.executable, 'tools/test.py', config,
          str(cut), '--work-dir', str(tmp_path / 't')], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0 and f'checkpoint {cut} is truncated or corrupt' in proc.stderr, proc.stderr[-3000:]
+
+
+@pytest.mark.parametrize('fails', [False, True])
+def test_process_group_is_destroyed_after_the_tool_runs(tmp_path, monkeypatch, fails):
+    # a gloo group left to interpreter finalization can abort a finished run (SIGABRT), so run_mmpose_tool destroys
+    # it after MMPose's script, also when the script raises
+    import socket
+
+    import torch.distributed as torch_dist
+
+    from diffpose_mm.engine import launch
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    for key, value in dict(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port), RANK='0', LOCAL_RANK='0',
+                           WORLD_SIZE='1').items():
+        monkeypatch.setenv(key, value)
+    launch.init_cpu_process_group()
+    assert torch_dist.is_initialized()
+    ran = []
+
+    def script(path, run_name):
+        ran.append(torch_dist.is_initialized())  # the group lives while the tool runs
+        if fails:
+            raise RuntimeError('tool failed')
+
+    monkeypatch.setattr(launch.runpy, 'run_path', script)
+    monkeypatch.setattr(launch.torch.cuda, 'is_available', lambda: False)
+    argv = ['cfg.py', 'ckpt.pth', '--work-dir', str(tmp_path / 'w'), '--launcher', 'pytorch']
+    if fails:
+        with pytest.raises(RuntimeError, match='tool failed'):
+            launch.run_mmpose_tool('test', argv)
+    else:
+        launch.run_mmpose_tool('test', argv)
+    assert ran == [True]
+    assert not torch_dist.is_initialized()
+    launch.release_process_group()  # no group: nothing to do
