@@ -92,14 +92,17 @@ def test_head_variant_configs(tool, data_root, mmpose_scope):
 
     import diffpose_mm  # noqa: F401
     cfg = tool.base_config(tool.parse_args(['--data-root', str(data_root)]))
-    # a config with three fixes: scale 0.2, the normalised input and self-conditioning
+    # a config with four fixes: scale 0.2, the normalised input, self-conditioning and the auxiliary loss
     cfg.model.head.diffusion.signal_scale = 0.2
     cfg.model.head.diffusion.input_mode = 'normalize'
     cfg.model.head.self_condition = True
+    cfg.model.head.aux_loss = dict(type='KeypointMSELoss', use_target_weight=True)
     runs = {name: (label, run_cfg) for name, label, _, run_cfg in tool.training_rows(cfg, tool.EXPERIMENTS)}
     assert list(runs)[:5] == ['delta2', 'delta0', 'heatmap_head', 'regressor', 'paper']
     # the default (HeatmapHead-style) initialisation counts as a fix too: its row uses PyTorch's (init_cfg=[])
-    assert {'undo_signal_scale', 'undo_input_mode', 'undo_self_condition', 'undo_init_cfg'} <= set(runs)
+    assert {'undo_signal_scale', 'undo_input_mode', 'undo_self_condition', 'undo_aux_loss', 'undo_init_cfg'} \
+        <= set(runs)
+    assert runs['undo_aux_loss'][1].model.head.aux_loss is None and runs['undo_aux_loss'][1].model.head.self_condition
     assert not {'undo_last_step_prob', 'undo_num_train_draws'} & set(runs)  # unchanged keys get no row
     assert runs['undo_init_cfg'][1].model.head.init_cfg == [] and runs['undo_init_cfg'][0] == 'PyTorch default init'
     assert runs['undo_self_condition'][0] == 'self_condition=False (paper)'
@@ -107,7 +110,7 @@ def test_head_variant_configs(tool, data_root, mmpose_scope):
     assert undo.diffusion.signal_scale == 2.0 and undo.self_condition is True
     paper = runs['paper'][1].model.head
     assert paper.diffusion.signal_scale == 2.0 and paper.self_condition is False
-    assert paper.diffusion.input_mode == 'clamp' and paper.diffusion.last_step_prob == 0
+    assert paper.diffusion.input_mode == 'clamp' and paper.diffusion.last_step_prob == 0 and paper.aux_loss is None
     # the equal-capacity regressor: the reference head with every training draw at t = T-1, tested in one step
     regressor = runs['regressor'][1]
     assert regressor.model.head.diffusion == dict(cfg.model.head.diffusion, last_step_prob=1.)
@@ -120,7 +123,8 @@ def test_head_variant_configs(tool, data_root, mmpose_scope):
     assert runs['direct_single'][1].model.head.interaction == 'concat'
     assert runs['direct_single'][1].model.neck.num_frames == 1
     assert runs['direct_multi'][1].model.neck == cfg.model.neck
-    assert runs['low_res'][1].model.head.num_scales == 1
+    low_res = runs['low_res'][1].model.head
+    assert low_res.num_scales == 1 and low_res.aux_loss is None  # nothing at full resolution to supervise
     assert runs['concat_fusion'][1].model.head.scale_fusion == 'concat'
     # the fusion row is the other fusion than the config's
     concat = tool.training_rows(tool.head_config(cfg, scale_fusion='concat'), ['fusion'])[1]

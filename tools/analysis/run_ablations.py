@@ -10,7 +10,8 @@ reference ``DiffPose, δ=2`` is always trained):
 - ``heatmap_head``: ``HeatmapHead, δ=2``: same backbone and neck, MMPose's ``HeatmapHead`` (two stride-2
   deconvolutions, same codec, no diffusion): what the diffusion decoder adds over a plain heatmap regressor.
 - ``paper``: ``Algorithm 1 (paper)``: the DiffPose head with the paper's / DiffusionDet's diffusion settings
-  (signal scale 2 with clamping, uniform ``t``, BatchNorm, step only at the input, no self-conditioning).
+  (signal scale 2 with clamping, uniform ``t``, BatchNorm, step only at the input, no self-conditioning, no
+  auxiliary loss).
 - ``fixes``: for every diffusion fix the config uses (a head or schedule key that differs from ``paper``),
   one row with only that key set back to the paper's value.
 - ``direct_single`` / ``direct_multi``: Table 4 baselines, the noisy heatmap concatenated with the feature
@@ -19,8 +20,9 @@ reference ``DiffPose, δ=2`` is always trained):
   its input heatmap is always pure noise) and tested with one step: an equal-capacity regressor, so the
   difference to the reference is what the diffusion (training on readable ``x_t``, several steps) adds, and
   the difference to ``heatmap_head`` what the LMSFI decoder adds.
-- ``low_res`` / ``fusion``: Table 5, LMSFI at the low resolution only, and the three scales fused the other
-  way than the config does (``scale_fusion``: the paper's sum, or concatenation + aggregation, ★).
+- ``low_res`` / ``fusion``: Table 5, LMSFI at the low resolution only (without ``aux_loss``), and the three
+  scales fused the other way than the config does (``scale_fusion``: the paper's sum, or concatenation +
+  aggregation, ★).
 - ``long_schedule``: DiffPose and HeatmapHead trained 3x longer (is the gap a budget effect?).
 - ``mean_pose``: ``Mean pose in box``: no training, the floor the learned rows must clear (the mean training
   pose, normalised by each training GT box, placed into every test box with the box score).
@@ -74,7 +76,7 @@ LONG_SCHEDULE = 3  # x the config's epochs
 # The paper's diffusion settings (Algorithm 1 with DiffusionDet's signal space); the `paper` row sets them all,
 # each `fixes` row one of them.
 PAPER_HEAD = dict(signal_scale=2.0, input_mode='clamp', last_step_prob=0., heatmap_norm_cfg=dict(type='BN'),
-                  step_condition='input', self_condition=False, num_train_draws=1)
+                  step_condition='input', self_condition=False, num_train_draws=1, aux_loss=None)
 DIFFUSION_KEYS = ('signal_scale', 'input_mode', 'last_step_prob')  # live in model.head.diffusion
 # What each `fixes` row sets back: the paper's diffusion settings, and PyTorch's default initialisation of the
 # head (``init_cfg=[]``) that DiffPoseHead had before it took MMPose's HeatmapHead initialisation.
@@ -248,7 +250,8 @@ def training_rows(cfg: Config, only: Sequence[str]) -> List[tuple]:
     if 'direct_multi' in only:
         runs.append(('direct_multi', 'Direct-multi', 'Tab. 4, Fig. 4', head_config(cfg, interaction='concat')))
     if 'low_res' in only:
-        runs.append(('low_res', 'Low-resolution LMSFI', 'Tab. 5', head_config(cfg, num_scales=1)))
+        # no full-resolution feature left to supervise: the auxiliary loss goes too
+        runs.append(('low_res', 'Low-resolution LMSFI', 'Tab. 5', head_config(cfg, num_scales=1, aux_loss=None)))
     if 'fusion' in only:
         other = 'sum' if head_value(cfg, 'scale_fusion') == 'concat' else 'concat'
         label = 'LMSFI, concat fusion ★' if other == 'concat' else 'LMSFI, sum fusion (paper)'

@@ -199,6 +199,9 @@ class DiffPoseHead(BaseHead):
         diffusion (dict): Settings of :class:`GaussianDiffusion` (``num_timesteps``, ``cosine_s``,
             ``signal_scale``, ``input_mode``, ``last_step_prob``; ``type`` defaults to ``'GaussianDiffusion'``).
         loss (dict): Heatmap loss. Defaults to ``KeypointMSELoss(use_target_weight=True)``.
+        aux_loss (dict, optional): Deep supervision of the full-resolution feature ``F³``: a 1x1 convolution
+            (HeatmapHead's final layer) regresses the GT heatmaps from it with this loss, in training only (the
+            layer is not used at test time). Needs ``num_scales=3``. Defaults to None (off, as in the paper).
         decoder (dict, optional): Keypoint codec used for decoding (``UDPHeatmap`` or ``MSRAHeatmap``).
         init_cfg (dict | list, optional): Initialisation config. Defaults to :attr:`default_init_cfg`, that of
             MMPose's ``HeatmapHead`` (``Normal(std=0.001)`` convolutions, BatchNorm weight 1); ``[]`` keeps
@@ -216,7 +219,7 @@ class DiffPoseHead(BaseHead):
                  step_condition: str = 'input', self_condition: bool = False, num_train_draws: int = 1,
                  diffusion: OptConfigType = None, loss: ConfigType = dict(type='KeypointMSELoss',
                                                                           use_target_weight=True),
-                 decoder: OptConfigType = None, init_cfg: OptConfigType = None) -> None:
+                 aux_loss: OptConfigType = None, decoder: OptConfigType = None, init_cfg: OptConfigType = None) -> None:
         super().__init__(self.default_init_cfg if init_cfg is None else init_cfg)
         if len(feat_channels) != 3:
             raise ValueError(f'DiffPoseHead: feat_channels must list 3 widths (low to high scale), '
@@ -236,6 +239,9 @@ class DiffPoseHead(BaseHead):
                 raise ValueError(f'DiffPoseHead: {name} must be one of {choices}, got {value!r}')
         if not isinstance(num_train_draws, int) or num_train_draws < 1:
             raise ValueError(f'DiffPoseHead: num_train_draws must be a positive integer, got {num_train_draws!r}')
+        if aux_loss is not None and num_scales != 3:
+            raise ValueError(f'DiffPoseHead: aux_loss supervises the full-resolution feature F³, which needs '
+                             f'num_scales=3, got num_scales={num_scales}')
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.self_condition = bool(self_condition)
@@ -275,6 +281,8 @@ class DiffPoseHead(BaseHead):
         self.scale_fusion = ConvModule(num_scales * c3, c3, 1, norm_cfg=dict(type='BN')) \
             if scale_fusion == 'concat' else None
         self.final_layer = nn.Conv2d(c3, out_channels, 3, padding=1)
+        self.aux_loss_module = MODELS.build(aux_loss) if aux_loss is not None else None
+        self.aux_layer = nn.Conv2d(c3, out_channels, 1) if aux_loss is not None else None
 
     @property
     def default_init_cfg(self) -> list:
@@ -517,6 +525,10 @@ class DiffPoseHead(BaseHead):
         self._check_heatmap_size(feat, gt_heatmaps.shape[-2:], 'ground-truth (gt_fields.heatmaps)')
 
         condition = self.condition(feat)  # once per image, shared by its draws (index b * D + d)
+        losses = dict()
+        if self.aux_layer is not None:  # before the draws repeat the targets: once per image
+            aux_pred = self.aux_layer(condition.pyramid[-1])
+            losses['loss_aux'] = self.aux_loss_module(aux_pred, gt_heatmaps, keypoint_weights)
         if self.num_train_draws > 1:
             D = self.num_train_draws
             gt_heatmaps = gt_heatmaps.repeat_interleave(D, dim=0)
@@ -529,7 +541,7 @@ class DiffPoseHead(BaseHead):
                 x_prev = self.denoise(condition, x_t, t).detach()
         pred = self.denoise(condition, x_t, t, x_prev)
 
-        losses = dict(loss_kpt=self.loss_module(pred, gt_heatmaps, keypoint_weights))
+        losses['loss_kpt'] = self.loss_module(pred, gt_heatmaps, keypoint_weights)
         if train_cfg.get('compute_acc', True):
             _, avg_acc, _ = pose_pck_accuracy(
                 output=to_numpy(pred), target=to_numpy(gt_heatmaps), mask=to_numpy(keypoint_weights) > 0)

@@ -245,6 +245,7 @@ def test_head_in_plain_topdown_estimator_with_cfg_override():
     dict(step_condition='all'),
     dict(self_condition=True),
     dict(diffusion=dict(signal_scale=0.1, input_mode='normalize', last_step_prob=0.5)),
+    dict(aux_loss=dict(type='KeypointMSELoss', use_target_weight=True)),
 ])
 def test_variants_train_and_sample(kwargs):
     """Every ablation switch builds, gives a finite loss whose gradient reaches every parameter, and samples."""
@@ -254,8 +255,9 @@ def test_variants_train_and_sample(kwargs):
     for _ in range(2):  # self-conditioning uses its own prediction on about half of the iterations
         head.zero_grad()
         losses = head.loss((torch.randn(2, C, h, w), ), data_samples(2, gt))
-        assert torch.isfinite(losses['loss_kpt'])
-        losses['loss_kpt'].backward()
+        loss = sum(v for k, v in losses.items() if k.startswith('loss'))
+        assert torch.isfinite(loss)
+        loss.backward()
         assert all(p.grad is not None for p in head.parameters() if p.requires_grad)
     preds = head.eval().predict((torch.randn(2, C, h, w), ), data_samples(2),
                                 test_cfg=dict(num_noise_groups=2, sampling_steps=2, seed=0))
@@ -312,6 +314,42 @@ def test_num_train_draws_averages_the_loss_over_independent_draws():
     assert len(set(t.tolist())) > 2  # each image got different steps
 
 
+AUX = dict(aux_loss=dict(type='KeypointMSELoss', use_target_weight=True, loss_weight=0.5))
+
+
+@pytest.mark.parametrize('draws', [1, 2])
+def test_aux_loss_regresses_the_heatmaps_from_the_full_resolution_feature(draws):
+    """``loss_aux`` is the weighted MSE of a 1x1 convolution of F³ against the GT heatmaps (once per image, however
+    many draws), its gradient reaches the feature pyramid only, and ``loss_kpt`` is unchanged by it."""
+    head, plain = build_head(num_train_draws=draws, **AUX).train(), build_head(num_train_draws=draws).train()
+    plain.load_state_dict(head.state_dict(), strict=False)  # same weights except the auxiliary layer
+    feat = torch.randn(2, C, h, w)
+    gt = gaussian_heatmaps([[[2, 3], [5, 8], [9, 14]], [[1, 1], [6, 6], [10, 2]]])
+    torch.manual_seed(3)
+    losses = head.loss((feat, ), data_samples(2, gt))
+    torch.manual_seed(3)
+    assert set(losses) == {'loss_aux', 'loss_kpt', 'acc_pose'}
+    assert losses['loss_kpt'].item() == pytest.approx(plain.loss((feat, ), data_samples(2, gt))['loss_kpt'].item())
+    aux_pred = head.aux_layer(head.feature_pyramid(feat)[-1])
+    weights = torch.tensor([1., 1., 0.])[None, :, None, None]
+    expected = 0.5 * (F.mse_loss(aux_pred, gt, reduction='none') * weights).mean()
+    assert losses['loss_aux'].item() == pytest.approx(expected.item(), rel=1e-5) and expected > 0
+    losses['loss_aux'].backward()
+    assert head.feat_proj[2][0].weight.grad.abs().sum() > 0 and head.aux_layer.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in head.interactions.parameters())
+
+
+def test_aux_loss_is_training_only():
+    """The auxiliary layer adds parameters but does not change sampling: same weights, same predictions."""
+    head, plain = build_head(**AUX), build_head()
+    assert set(head.state_dict()) - set(plain.state_dict()) == {'aux_layer.weight', 'aux_layer.bias'}
+    plain.load_state_dict(head.state_dict(), strict=False)
+    feat, cfg = torch.randn(2, C, h, w), dict(num_noise_groups=2, sampling_steps=2, seed=0)
+    preds, plain_preds = head.predict((feat, ), data_samples(2), cfg), plain.predict((feat, ), data_samples(2), cfg)
+    assert np.array_equal(preds[0].keypoints, plain_preds[0].keypoints)
+    assert np.array_equal(preds[1].keypoint_scores, plain_preds[1].keypoint_scores)
+
+
 def test_group_norm_keeps_noisy_path_samples_independent():
     """In training mode BatchNorm makes a sample's embedded heatmap depend on the other samples of the batch;
     GroupNorm does not."""
@@ -325,7 +363,8 @@ def test_group_norm_keeps_noisy_path_samples_independent():
 @pytest.mark.parametrize('kwargs,match', [(dict(interaction='mask'), 'interaction'), (dict(num_scales=2), 'num_scales'),
                                           (dict(scale_fusion='max'), 'scale_fusion'),
                                           (dict(step_condition='none'), 'step_condition'),
-                                          (dict(num_train_draws=0), 'num_train_draws')])
+                                          (dict(num_train_draws=0), 'num_train_draws'),
+                                          (dict(num_scales=1, **AUX), 'aux_loss.*num_scales=3')])
 def test_invalid_variant_options_name_the_option(kwargs, match):
     with pytest.raises(ValueError, match=match):
         build_head(**kwargs)
