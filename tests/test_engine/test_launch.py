@@ -71,10 +71,13 @@ def write_config(path: Path, data_root: str, deterministic: bool = False, batch:
 
 
 def run(args, **env) -> str:
+    # PYTHONFAULTHANDLER: a process that aborts (the intermittent SIGABRT after a finished two-process run, see the
+    # README) prints the Python stack of every thread, so a failing CI log shows where it was
     proc = subprocess.run([str(a) for a in args], cwd=REPO, capture_output=True, text=True, timeout=900,
-                          env=dict(os.environ, PYTHON=sys.executable, OMP_NUM_THREADS='1', **env))
+                          env=dict(os.environ, PYTHON=sys.executable, OMP_NUM_THREADS='1', PYTHONFAULTHANDLER='1',
+                                   **env))
     out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, f'{" ".join(map(str, args[:4]))} ... failed:\n{out[-6000:]}'
+    assert proc.returncode == 0, f'{" ".join(map(str, args[:4]))} ... failed:\n{out[-10000:]}'
     return out
 
 
