@@ -63,9 +63,10 @@ def init_cpu_process_group() -> None:
 
 
 def release_process_group() -> None:
-    """Destroy the default process group, if there is one, while the interpreter is fully alive. Left to
-    interpreter finalization, gloo's worker threads can abort a run that has finished (SIGABRT, "terminate called
-    without an active exception", pytorch/pytorch#190489); PyTorch asks for ``destroy_process_group`` on exit."""
+    """Destroy the default process group, if there is one, while the interpreter is fully alive, as PyTorch asks
+    (``destroy_process_group`` on exit; a group left to interpreter finalization is a known source of aborts,
+    pytorch/pytorch#190489). It did not remove the intermittent SIGABRT after a finished two-process CPU run
+    (README, "Several processes"), whose cause is still open."""
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
 

@@ -230,8 +230,8 @@ def test_unusable_work_dir_and_corrupt_checkpoint_fail_naming_them(data_root, tm
 
 @pytest.mark.parametrize('fails', [False, True])
 def test_process_group_is_destroyed_after_the_tool_runs(tmp_path, monkeypatch, fails):
-    # a gloo group left to interpreter finalization can abort a finished run (SIGABRT), so run_mmpose_tool destroys
-    # it after MMPose's script, also when the script raises
+    # run_mmpose_tool destroys the group after MMPose's script, also when the script raises (PyTorch asks for it
+    # on exit; it is not what causes the intermittent SIGABRT, see the README)
     import socket
 
     import torch.distributed as torch_dist

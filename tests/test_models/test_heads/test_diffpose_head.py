@@ -327,8 +327,8 @@ def test_aux_loss_regresses_the_heatmaps_from_the_full_resolution_feature(draws)
     gt = gaussian_heatmaps([[[2, 3], [5, 8], [9, 14]], [[1, 1], [6, 6], [10, 2]]])
     torch.manual_seed(3)
     losses = head.loss((feat, ), data_samples(2, gt))
-    torch.manual_seed(3)
     assert set(losses) == {'loss_aux', 'loss_kpt', 'acc_pose'}
+    torch.manual_seed(3)  # the same (t, noise) draws for the head without the auxiliary layer
     assert losses['loss_kpt'].item() == pytest.approx(plain.loss((feat, ), data_samples(2, gt))['loss_kpt'].item())
     aux_pred = head.aux_layer(head.feature_pyramid(feat)[-1])
     weights = torch.tensor([1., 1., 0.])[None, :, None, None]
