@@ -8,7 +8,9 @@ custom_hooks = [dict(type='SyncBuffersHook'), dict(type='StopOnNonFiniteLossHook
 
 model = dict(
     backbone=dict(_delete_=True, type='ResNet', depth=50, strides=(1, 2, 2, 1), dilations=(1, 1, 1, 2)),
-    # the paper's signal space, as in _base_/diffpose_posetrack_video.py
+    # the diffusion settings of _base_/diffpose_posetrack_video.py (the paper's signal space, concatenation
+    # fusion and the auxiliary loss on the full-resolution feature)
     head=dict(_delete_=True, type='DiffPoseHead', in_channels=2048, out_channels=17, decoder=_base_.codec,
-              diffusion=dict(num_timesteps=1000, signal_scale=2.0, input_mode='clamp')),
+              diffusion=dict(num_timesteps=1000, signal_scale=2.0, input_mode='clamp'), scale_fusion='concat',
+              aux_loss=dict(type='KeypointMSELoss', use_target_weight=True)),
     test_cfg=dict(num_noise_groups=10, sampling_steps=4, seed=0))

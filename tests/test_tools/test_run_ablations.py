@@ -92,7 +92,9 @@ def test_head_variant_configs(tool, data_root, mmpose_scope):
 
     import diffpose_mm  # noqa: F401
     cfg = tool.base_config(tool.parse_args(['--data-root', str(data_root)]))
-    # a config with four fixes: scale 0.2, the normalised input, self-conditioning and the auxiliary loss
+    # a config with four fixes: scale 0.2, the normalised input, self-conditioning and the auxiliary loss (and the
+    # paper's sum fusion, the architecture key the `fusion` row flips)
+    cfg.model.head.scale_fusion = 'sum'
     cfg.model.head.diffusion.signal_scale = 0.2
     cfg.model.head.diffusion.input_mode = 'normalize'
     cfg.model.head.self_condition = True

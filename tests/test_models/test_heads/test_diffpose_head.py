@@ -550,7 +550,8 @@ def test_state_dict_keys_are_unchanged():
 PINNED_STATE_DICT_SHA1 = 'c8897cb1c5a6356cb9d1f0248909297daace1cbb'
 
 # predict() of the tiny config's model (PyTorch init, final bias 0.5 so heatmaps have positive peaks, the
-# signal space the config had then: scale 0.1, normalised input), flip test, N=4, 3 steps, seed 7, before issue 10
+# head the config had then: scale 0.1, normalised input, sum fusion, no aux_loss), flip test, N=4, 3 steps, seed 7,
+# before issue 10
 PINNED_TINY_KEYPOINT_SUM = 6284.0
 PINNED_TINY_KEYPOINTS = [92.0, 101.0, 49.0, 124.0, 75.0, 4.0, 41.0, 59.0, 41.0, 124.0, 0.0, 9.0, 49.0, 124.0, 40.0]
 PINNED_TINY_SCORES = [
@@ -568,6 +569,7 @@ def test_tiny_model_predictions_match_pre_issue10_values(load_tool):
     cfg = Config.fromfile(str(REPO / 'configs/diffpose/td-diffpose_res18-tiny_1xb16-18e_synthetic-128x96.py'))
     cfg.model.head.init_cfg = []
     cfg.model.head.diffusion.update(signal_scale=0.1, input_mode='normalize')
+    cfg.model.head.update(scale_fusion='sum', aux_loss=None)
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
     model.init_weights()

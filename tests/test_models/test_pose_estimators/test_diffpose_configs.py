@@ -52,6 +52,11 @@ def test_config_builds_consistently(path):
     w, h = cfg.codec.input_size
     hw, hh = cfg.codec.heatmap_size
     assert cfg.model.head.decoder == cfg.codec
+    # the head settings chosen by measurement (README, "Diffusion settings"), the same in every config
+    head_cfg = cfg.model.head
+    assert (head_cfg.diffusion.signal_scale, head_cfg.diffusion.input_mode) == (2.0, 'clamp')
+    assert head_cfg.scale_fusion == 'concat'
+    assert head_cfg.aux_loss == dict(type='KeypointMSELoss', use_target_weight=True)
     init_default_scope('mmpose')
     if 'tiny' not in path.stem:  # paper settings (PoseTrack) / the COCO mixing example
         assert (w, h) == (192, 256) and (hw, hh) == (48, 64)
