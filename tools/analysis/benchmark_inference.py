@@ -34,7 +34,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 from mmpose.registry import MODELS
@@ -64,6 +64,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='settings NxSTEPS (noise groups x DDIM steps)')
     parser.add_argument('--flip-test', choices=['config', 'on', 'off'], default='config',
                         help='flip test for all models (default: as in the config)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+                        help='override settings of every config, e.g. model.head.scale_fusion=sum')
     args = parser.parse_args(argv)
     try:
         args.grid = [tuple(int(v) for v in s.lower().split('x')) for s in args.grid]
@@ -162,14 +164,21 @@ def _peak_mib(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10  # KiB on Linux
 
 
+def load_config(config: str, args: argparse.Namespace) -> Config:
+    """``config`` with ``--cfg-options`` and ``--flip-test`` applied."""
+    cfg = Config.fromfile(config)
+    cfg.merge_from_dict(args.cfg_options)
+    if args.flip_test != 'config':
+        cfg.model.setdefault('test_cfg', {})['flip_test'] = args.flip_test == 'on'
+    return cfg
+
+
 def benchmark_config(config: str, args: argparse.Namespace) -> List[dict]:
     """Rows (one per setting) of one config: ``model, N, steps, sec`` (median per forward), ``mem``, and the
     median seconds in ``backbone``, ``neck`` and ``head`` (the rest of ``predict``)."""
     device = torch.device(args.device)
-    cfg = Config.fromfile(config)
+    cfg = load_config(config, args)
     init_default_scope(cfg.get('default_scope', 'mmpose'))
-    if args.flip_test != 'config':
-        cfg.model.setdefault('test_cfg', {})['flip_test'] = args.flip_test == 'on'
     diffpose, baseline = build_models(cfg, device)
     if args.checkpoint:
         from mmengine.runner import load_checkpoint

@@ -115,6 +115,19 @@ def test_benchmark_tool_prints_a_table(load_tool, capsys):
         tool.parse_args(['--checkpoint', 'x.pth', '--config', 'a.py', 'b.py'])
 
 
+def test_benchmark_applies_cfg_options(load_tool):
+    tool = load_tool('tools/analysis/benchmark_inference.py')
+    args = tool.parse_args(
+        ['--cfg-options', 'model.head.scale_fusion=sum', 'model.head.aux_loss=None', '--flip-test', 'off'])
+    cfg = tool.load_config(tool.DEFAULT_CONFIG, args)
+    assert cfg.model.head.scale_fusion == 'sum' and cfg.model.head.aux_loss is None
+    assert cfg.model.test_cfg.flip_test is False and cfg.model.test_cfg.num_noise_groups == 10  # the rest kept
+    head = MODELS.build(cfg.model).head  # the paper's decoder: summed scales, no auxiliary layer
+    assert head.scale_fusion is None and head.aux_layer is None
+    default = MODELS.build(tool.load_config(tool.DEFAULT_CONFIG, tool.parse_args([])).model).head
+    assert default.scale_fusion is not None and default.aux_layer is not None
+
+
 def test_benchmark_interleaves_settings(load_tool):
     tool = load_tool('tools/analysis/benchmark_inference.py')
     order = []
