@@ -139,6 +139,16 @@ def test_head_variant_configs(tool, data_root, mmpose_scope):
     plain = tool.head_config(cfg, **tool.UNDO_FIXES)
     assert [n for n, *_ in tool.training_rows(plain, ['paper', 'fixes'])] == ['delta2']
     assert 'paper' not in [n for n, *_ in tool.training_rows(tool.head_config(cfg, **tool.PAPER_HEAD), ['paper'])]
+    # the shipped config (concatenation fusion, aux_loss): its rows flip the fusion to the paper's sum, drop the
+    # auxiliary loss where they say so, and all build
+    shipped = tool.base_config(tool.parse_args(['--data-root', str(data_root)]))
+    rows = {name: run_cfg.model for name, _, _, run_cfg in tool.training_rows(shipped, tool.EXPERIMENTS)}
+    assert rows['sum_fusion'].head.scale_fusion == 'sum'
+    assert rows['sum_fusion'].head.aux_loss == shipped.model.head.aux_loss
+    assert rows['undo_aux_loss'].head.aux_loss is None and rows['undo_aux_loss'].head.scale_fusion == 'concat'
+    assert rows['paper'].head.aux_loss is None and rows['low_res'].head.aux_loss is None
+    for model in rows.values():
+        MODELS.build(model)
 
 
 def test_make_row_mean_std_and_paired_difference(tool):
