@@ -22,7 +22,7 @@ model = dict(
         diffusion=dict(num_timesteps=1000, signal_scale=2.0, input_mode='clamp'),
         # Not the paper's (sum fusion, no auxiliary loss): concatenating the three scales (Table 5 ★) and
         # supervising the full-resolution feature with HeatmapHead's target were +1.4 AP over the paper's head
-        # over six paired seeds on two data sets (README, "Deep supervision of the full-resolution feature").
+        # over six paired seeds on two data sets (docs/diffusion_experiments.md, "Deep supervision of ...").
         scale_fusion='concat',
         aux_loss=dict(type='KeypointMSELoss', use_target_weight=True),
         decoder=codec),
