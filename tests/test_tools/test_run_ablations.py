@@ -80,7 +80,7 @@ def test_variant_configs(tool, data_root, mmpose_scope):
     # the sampling variants only change the test-time settings
     s = tool.sampling_config(cfg, dict(num_noise_groups=1, sampling_steps=3))
     assert s.model.test_cfg.num_noise_groups == 1 and tool.default_sampling(s)['sampling_steps'] == 3
-    for bad in (['--epochs', '0'], ['--seeds', '1', '1'], ['--etas', '2']):
+    for bad in (['--epochs', '0'], ['--seeds', '1', '1'], ['--etas', '2'], ['--fixes', 'scale_fusion']):
         with pytest.raises(SystemExit):
             tool.parse_args(bad)
 
@@ -99,6 +99,7 @@ def test_head_variant_configs(tool, data_root, mmpose_scope):
     cfg.model.head.diffusion.input_mode = 'normalize'
     cfg.model.head.self_condition = True
     cfg.model.head.aux_loss = dict(type='KeypointMSELoss', use_target_weight=True)
+    cfg.model.head.self_align_prob = 0.5
     runs = {name: (label, run_cfg) for name, label, _, run_cfg in tool.training_rows(cfg, tool.EXPERIMENTS)}
     assert list(runs)[:5] == ['delta2', 'delta0', 'heatmap_head', 'regressor', 'paper']
     # the default (HeatmapHead-style) initialisation counts as a fix too: its row uses PyTorch's (init_cfg=[])
@@ -108,6 +109,11 @@ def test_head_variant_configs(tool, data_root, mmpose_scope):
     assert not {'undo_last_step_prob', 'undo_num_train_draws'} & set(runs)  # unchanged keys get no row
     assert runs['undo_init_cfg'][1].model.head.init_cfg == [] and runs['undo_init_cfg'][0] == 'PyTorch default init'
     assert runs['undo_self_condition'][0] == 'self_condition=False (paper)'
+    assert runs['undo_self_align_prob'][1].model.head.self_align_prob == 0
+    assert runs['paper'][1].model.head.self_align_prob == 0
+    # --fixes: the rows of the named keys only
+    assert [n for n, *_ in tool.training_rows(cfg, ['fixes'], ['self_align_prob', 'aux_loss'])] == \
+        ['delta2', 'undo_self_align_prob', 'undo_aux_loss']
     undo = runs['undo_signal_scale'][1].model.head
     assert undo.diffusion.signal_scale == 2.0 and undo.self_condition is True
     paper = runs['paper'][1].model.head

@@ -10,10 +10,10 @@ reference ``DiffPose, δ=2`` is always trained):
 - ``heatmap_head``: ``HeatmapHead, δ=2``: same backbone and neck, MMPose's ``HeatmapHead`` (two stride-2
   deconvolutions, same codec, no diffusion): what the diffusion decoder adds over a plain heatmap regressor.
 - ``paper``: ``Algorithm 1 (paper)``: the DiffPose head with the paper's / DiffusionDet's diffusion settings
-  (signal scale 2 with clamping, uniform ``t``, BatchNorm, step only at the input, no self-conditioning, no
-  auxiliary loss).
+  (signal scale 2 with clamping, uniform ``t``, BatchNorm, step only at the input, no self-conditioning or
+  self-aligned draws, no auxiliary loss).
 - ``fixes``: for every diffusion fix the config uses (a head or schedule key that differs from ``paper``),
-  one row with only that key set back to the paper's value.
+  one row with only that key set back to the paper's value (``--fixes KEY ...``: the rows of those keys only).
 - ``direct_single`` / ``direct_multi``: Table 4 baselines, the noisy heatmap concatenated with the feature
   instead of LMSFI lookups, single-frame (δ=0) and with STRL (δ=2).
 - ``regressor``: ``LMSFI regressor``: the same DiffPose head trained at ``t = T`` only (``last_step_prob=1``,
@@ -76,7 +76,7 @@ LONG_SCHEDULE = 3  # x the config's epochs
 # The paper's diffusion settings (Algorithm 1 with DiffusionDet's signal space); the `paper` row sets them all,
 # each `fixes` row one of them.
 PAPER_HEAD = dict(signal_scale=2.0, input_mode='clamp', last_step_prob=0., heatmap_norm_cfg=dict(type='BN'),
-                  step_condition='input', self_condition=False, num_train_draws=1, aux_loss=None)
+                  step_condition='input', self_condition=False, num_train_draws=1, self_align_prob=0., aux_loss=None)
 DIFFUSION_KEYS = ('signal_scale', 'input_mode', 'last_step_prob')  # live in model.head.diffusion
 # What each `fixes` row sets back: the paper's diffusion settings, and PyTorch's default initialisation of the
 # head (``init_cfg=[]``) that DiffPoseHead had before it took MMPose's HeatmapHead initialisation.
@@ -101,6 +101,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--noise-groups', type=int, nargs='+', default=[1, 5, 10], help='N of Table 6')
     parser.add_argument('--sampling-steps', type=int, nargs='+', default=[1, 2, 4], help='steps of Table 7')
     parser.add_argument('--etas', type=float, nargs='+', default=[0., 1.], help='DDIM eta values')
+    parser.add_argument('--fixes', nargs='+', choices=list(UNDO_FIXES), help='the `fixes` rows of these keys only '
+                        '(default: of every fix the config uses)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
                         help='key=value overrides applied to every run (before the variant changes)')
     args = parser.parse_args(argv)
@@ -210,11 +212,12 @@ def head_value(cfg: Config, key: str) -> Any:
     return inspect.signature(owner.__init__).parameters[key].default
 
 
-def fix_configs(cfg: Config, undo: Optional[dict] = None) -> List[tuple]:
-    """``(key, config)`` for every key of ``undo`` (default ``UNDO_FIXES``) whose value in ``cfg`` differs: the
-    config with only that key set back."""
+def fix_configs(cfg: Config, undo: Optional[dict] = None, keys: Optional[Sequence[str]] = None) -> List[tuple]:
+    """``(key, config)`` for every key of ``undo`` (default ``UNDO_FIXES``; only ``keys`` when given) whose value
+    in ``cfg`` differs: the config with only that key set back."""
     undo = UNDO_FIXES if undo is None else undo
-    return [(key, head_config(cfg, **{key: value})) for key, value in undo.items() if head_value(cfg, key) != value]
+    return [(key, head_config(cfg, **{key: value})) for key, value in undo.items()
+            if (keys is None or key in keys) and head_value(cfg, key) != value]
 
 
 def regressor_config(cfg: Config) -> Config:
@@ -230,8 +233,9 @@ def long_config(cfg: Config) -> Config:
     return cfg
 
 
-def training_rows(cfg: Config, only: Sequence[str]) -> List[tuple]:
-    """``(run name, row label, paper reference, config)`` of every training run of one seed, reference first."""
+def training_rows(cfg: Config, only: Sequence[str], fixes: Optional[Sequence[str]] = None) -> List[tuple]:
+    """``(run name, row label, paper reference, config)`` of every training run of one seed, reference first
+    (``fixes``: the keys of the ``fixes`` rows, default all)."""
     runs = [('delta2', 'DiffPose, δ=2', 'Tab. 4(b), 8', cfg)]
     if 'delta0' in only:
         runs.append(('delta0', 'STRL, δ=0', 'Tab. 8 (4(a))', delta0_config(cfg)))
@@ -242,7 +246,7 @@ def training_rows(cfg: Config, only: Sequence[str]) -> List[tuple]:
     if 'paper' in only and fix_configs(cfg, PAPER_HEAD):  # else the reference already is the paper's setting
         runs.append(('paper', 'Algorithm 1 (paper settings)', 'Alg. 1', head_config(cfg, **PAPER_HEAD)))
     if 'fixes' in only:
-        for key, fix_cfg in fix_configs(cfg):
+        for key, fix_cfg in fix_configs(cfg, keys=fixes):
             label = 'PyTorch default init' if key == 'init_cfg' else f'{key}={UNDO_FIXES[key]} (paper)'
             runs.append((f'undo_{key}', label, '- (one fix undone)', fix_cfg))
     if 'direct_single' in only:
@@ -466,7 +470,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         cfg = base_config(args, seed)
         out = lambda *parts: osp.join(args.out_dir, f'seed{seed}', *parts)  # noqa: E731
         ckpts = {}
-        for name, label, paper, run_cfg in training_rows(cfg, args.only):
+        for name, label, paper, run_cfg in training_rows(cfg, args.only, args.fixes):
             ckpts[name] = train_once(run_cfg, out(name), name)  # reused when finished
             metrics = test(run_cfg, ckpts[name], out(name, 'test'), f'{name}_test')
             results.setdefault(name, dict(label=label, paper=paper, per_seed={}))['per_seed'][seed] = metrics

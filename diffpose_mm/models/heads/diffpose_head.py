@@ -196,6 +196,9 @@ class DiffPoseHead(BaseHead):
             step); trained on half of the batches with the network's own detached prediction. Defaults to False.
         num_train_draws (int): ``(t, noise)`` draws per image per training iteration; the feature pyramid is
             computed once and repeated. Defaults to 1.
+        self_align_prob (float): Share of the training draws diffused from the network's own first sampling
+            step (its detached ``x0`` prediction from pure noise) instead of from the GT heatmaps, the target
+            staying the GT: the later DDIM steps see such inputs at test time. Defaults to 0 (the paper's).
         diffusion (dict): Settings of :class:`GaussianDiffusion` (``num_timesteps``, ``cosine_s``,
             ``signal_scale``, ``input_mode``, ``last_step_prob``; ``type`` defaults to ``'GaussianDiffusion'``).
         loss (dict): Heatmap loss. Defaults to ``KeypointMSELoss(use_target_weight=True)``.
@@ -217,8 +220,8 @@ class DiffPoseHead(BaseHead):
                  num_interact_layers: int = 2, mlp_ratio: float = 2., interaction: str = 'lookup', num_scales: int = 3,
                  scale_fusion: str = 'sum', heatmap_norm_cfg: ConfigType = dict(type='BN'),
                  step_condition: str = 'input', self_condition: bool = False, num_train_draws: int = 1,
-                 diffusion: OptConfigType = None, loss: ConfigType = dict(type='KeypointMSELoss',
-                                                                          use_target_weight=True),
+                 self_align_prob: float = 0., diffusion: OptConfigType = None,
+                 loss: ConfigType = dict(type='KeypointMSELoss', use_target_weight=True),
                  aux_loss: OptConfigType = None, decoder: OptConfigType = None, init_cfg: OptConfigType = None) -> None:
         super().__init__(self.default_init_cfg if init_cfg is None else init_cfg)
         if len(feat_channels) != 3:
@@ -239,6 +242,8 @@ class DiffPoseHead(BaseHead):
                 raise ValueError(f'DiffPoseHead: {name} must be one of {choices}, got {value!r}')
         if not isinstance(num_train_draws, int) or num_train_draws < 1:
             raise ValueError(f'DiffPoseHead: num_train_draws must be a positive integer, got {num_train_draws!r}')
+        if not 0 <= self_align_prob <= 1:
+            raise ValueError(f'DiffPoseHead: self_align_prob must be in [0, 1], got {self_align_prob!r}')
         if aux_loss is not None and num_scales != 3:
             raise ValueError(f'DiffPoseHead: aux_loss supervises the full-resolution feature F³, which needs '
                              f'num_scales=3, got num_scales={num_scales}')
@@ -246,6 +251,7 @@ class DiffPoseHead(BaseHead):
         self.out_channels = out_channels
         self.self_condition = bool(self_condition)
         self.num_train_draws = num_train_draws
+        self.self_align_prob = float(self_align_prob)
         self.loss_module = MODELS.build(loss)
         self.decoder = KEYPOINT_CODECS.build(decoder) if decoder is not None else None
         diffusion_cfg = dict(type='GaussianDiffusion')
@@ -512,6 +518,20 @@ class DiffPoseHead(BaseHead):
             spreads.append(np.sqrt((d**2).sum(-1).mean(0))[None].astype(np.float32))
         return spreads
 
+    def _diffusion_source(self, condition: DenoisingCondition, gt_heatmaps: Tensor) -> Tensor:
+        """What a training draw diffuses ``(B*D, K, H, W)``: the GT heatmaps, or with ``self_align_prob`` for that
+        share of the draws the network's own first sampling step, as :meth:`GaussianDiffusion.sample` makes it
+        (pure noise at ``t = T-1``, the ``x0`` prediction clamped to the data range), without gradient."""
+        if self.self_align_prob == 0:
+            return gt_heatmaps
+        with torch.no_grad():
+            t_first = torch.full((gt_heatmaps.shape[0], ), self.diffusion.num_timesteps - 1, device=gt_heatmaps.device,
+                                 dtype=torch.long)
+            x_first = self.diffusion.network_input(torch.randn_like(gt_heatmaps), t_first)
+            own = self.denoise(condition, x_first, t_first).clamp(0, 1)
+        use_own = torch.rand(gt_heatmaps.shape[0], device=gt_heatmaps.device) < self.self_align_prob
+        return torch.where(use_own[:, None, None, None], own, gt_heatmaps)
+
     def loss(self, feats: Tuple[Tensor], batch_data_samples: OptSampleList, train_cfg: ConfigType = {}) -> dict:
         """Algorithm 1: diffuse the GT heatmaps to a random step and regress them back (x0 prediction).
 
@@ -534,7 +554,7 @@ class DiffPoseHead(BaseHead):
             gt_heatmaps = gt_heatmaps.repeat_interleave(D, dim=0)
             keypoint_weights = keypoint_weights.repeat_interleave(D, dim=0)
         t = self.diffusion.sample_timesteps(gt_heatmaps.shape[0], gt_heatmaps.device)
-        x_t = self.diffusion.q_sample(gt_heatmaps, t)
+        x_t = self.diffusion.q_sample(self._diffusion_source(condition, gt_heatmaps), t)
         x_prev = None
         if self.self_condition and torch.rand(()).item() < 0.5:
             with torch.no_grad():

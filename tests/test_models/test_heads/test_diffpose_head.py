@@ -246,6 +246,7 @@ def test_head_in_plain_topdown_estimator_with_cfg_override():
     dict(self_condition=True),
     dict(diffusion=dict(signal_scale=0.1, input_mode='normalize', last_step_prob=0.5)),
     dict(aux_loss=dict(type='KeypointMSELoss', use_target_weight=True)),
+    dict(self_align_prob=0.5),
 ])
 def test_variants_train_and_sample(kwargs):
     """Every ablation switch builds, gives a finite loss whose gradient reaches every parameter, and samples."""
@@ -314,6 +315,35 @@ def test_num_train_draws_averages_the_loss_over_independent_draws():
     assert len(set(t.tolist())) > 2  # each image got different steps
 
 
+@pytest.mark.parametrize('draws', [1, 2])
+def test_self_align_diffuses_the_networks_own_first_sampling_step(draws):
+    """self_align_prob=1: every draw diffuses the detached x0 the sampler's first step would give (pure noise in at
+    t = T-1, clamped to [0, 1]), and the loss still compares with the GT."""
+    head = build_head(self_align_prob=1., num_train_draws=draws).train()
+    feat = torch.randn(2, C, h, w)
+    gt = gaussian_heatmaps([[[2, 3], [5, 8], [9, 14]], [[1, 1], [6, 6], [10, 2]]])
+    torch.manual_seed(3)
+    loss = head.loss((feat, ), data_samples(2, gt))['loss_kpt']
+    # by hand, with the random draws in the same order: t, the first step's noise, the per-draw choice, q_sample
+    torch.manual_seed(3)
+    gt_draws = gt.repeat_interleave(draws, dim=0)
+    condition = head.condition(feat)
+    t = head.diffusion.sample_timesteps(2 * draws, feat.device)
+    t_first = torch.full((2 * draws, ), head.diffusion.num_timesteps - 1)
+    with torch.no_grad():
+        x_first = head.diffusion.network_input(torch.randn_like(gt_draws), t_first)
+        own = head.denoise(condition, x_first, t_first).clamp(0, 1)
+    torch.rand(2 * draws)
+    pred = head.denoise(condition, head.diffusion.q_sample(own, t), t)
+    weights = torch.tensor([1., 1., 0.])[None, :, None, None]
+    expected = (F.mse_loss(pred, gt_draws, reduction='none') * weights).mean()
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert (own - gt_draws).abs().max() > 0.1  # not the GT in disguise: the untrained network's own guess
+    # its gradient flows through the trained pass only (the first step is detached)
+    loss.backward()
+    assert all(p.grad is not None for p in head.parameters() if p.requires_grad)
+
+
 AUX = dict(aux_loss=dict(type='KeypointMSELoss', use_target_weight=True, loss_weight=0.5))
 
 
@@ -364,6 +394,7 @@ def test_group_norm_keeps_noisy_path_samples_independent():
                                           (dict(scale_fusion='max'), 'scale_fusion'),
                                           (dict(step_condition='none'), 'step_condition'),
                                           (dict(num_train_draws=0), 'num_train_draws'),
+                                          (dict(self_align_prob=1.5), 'self_align_prob'),
                                           (dict(num_scales=1, **AUX), 'aux_loss.*num_scales=3')])
 def test_invalid_variant_options_name_the_option(kwargs, match):
     with pytest.raises(ValueError, match=match):
