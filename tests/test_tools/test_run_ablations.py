@@ -80,7 +80,9 @@ def test_variant_configs(tool, data_root, mmpose_scope):
     # the sampling variants only change the test-time settings
     s = tool.sampling_config(cfg, dict(num_noise_groups=1, sampling_steps=3))
     assert s.model.test_cfg.num_noise_groups == 1 and tool.default_sampling(s)['sampling_steps'] == 3
-    for bad in (['--epochs', '0'], ['--seeds', '1', '1'], ['--etas', '2'], ['--fixes', 'scale_fusion']):
+    for bad in (['--epochs',
+                 '0'], ['--seeds', '1',
+                        '1'], ['--etas', '2'], ['--fixes', 'scale_fusion'], ['--only', 'paper', '--fixes', 'aux_loss']):
         with pytest.raises(SystemExit):
             tool.parse_args(bad)
 

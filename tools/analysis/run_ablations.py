@@ -113,6 +113,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
             parser.error(f'--{name.replace("_", "-")} values must be >= 1, got {getattr(args, name)}')
     if not all(0 <= eta <= 1 for eta in args.etas):
         parser.error(f'--etas values must be in [0, 1], got {args.etas}')
+    if args.fixes and 'fixes' not in args.only:
+        parser.error(f'--fixes {" ".join(args.fixes)} selects rows of the `fixes` experiment: add fixes to --only')
     if len(set(args.seeds)) != len(args.seeds):
         parser.error(f'--seeds must be distinct, got {args.seeds}')
     return args

@@ -520,15 +520,13 @@ class DiffPoseHead(BaseHead):
 
     def _diffusion_source(self, condition: DenoisingCondition, gt_heatmaps: Tensor) -> Tensor:
         """What a training draw diffuses ``(B*D, K, H, W)``: the GT heatmaps, or with ``self_align_prob`` for that
-        share of the draws the network's own first sampling step, as :meth:`GaussianDiffusion.sample` makes it
-        (pure noise at ``t = T-1``, the ``x0`` prediction clamped to the data range), without gradient."""
+        share of the draws the network's own first sampling step (one-step :meth:`GaussianDiffusion.sample`: pure
+        noise at ``t = T-1``), its ``x0`` prediction clamped to the data range, without gradient."""
         if self.self_align_prob == 0:
             return gt_heatmaps
         with torch.no_grad():
-            t_first = torch.full((gt_heatmaps.shape[0], ), self.diffusion.num_timesteps - 1, device=gt_heatmaps.device,
-                                 dtype=torch.long)
-            x_first = self.diffusion.network_input(torch.randn_like(gt_heatmaps), t_first)
-            own = self.denoise(condition, x_first, t_first).clamp(0, 1)
+            own = self.diffusion.sample(lambda x_t, t, x_prev: self.denoise(condition, x_t, t, x_prev),
+                                        gt_heatmaps.shape, 1, device=gt_heatmaps.device).clamp(0, 1)
         use_own = torch.rand(gt_heatmaps.shape[0], device=gt_heatmaps.device) < self.self_align_prob
         return torch.where(use_own[:, None, None, None], own, gt_heatmaps)
 
