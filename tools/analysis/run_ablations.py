@@ -11,7 +11,7 @@ reference ``DiffPose, δ=2`` is always trained):
   deconvolutions, same codec, no diffusion): what the diffusion decoder adds over a plain heatmap regressor.
 - ``paper``: ``Algorithm 1 (paper)``: the DiffPose head with the paper's / DiffusionDet's diffusion settings
   (signal scale 2 with clamping, uniform ``t``, BatchNorm, step only at the input, no self-conditioning or
-  self-aligned draws, no auxiliary loss).
+  self-aligned draws, no auxiliary loss, no detached features).
 - ``fixes``: for every diffusion fix the config uses (a head or schedule key that differs from ``paper``),
   one row with only that key set back to the paper's value (``--fixes KEY ...``: the rows of those keys only).
 - ``direct_single`` / ``direct_multi``: Table 4 baselines, the noisy heatmap concatenated with the feature
@@ -76,7 +76,8 @@ LONG_SCHEDULE = 3  # x the config's epochs
 # The paper's diffusion settings (Algorithm 1 with DiffusionDet's signal space); the `paper` row sets them all,
 # each `fixes` row one of them.
 PAPER_HEAD = dict(signal_scale=2.0, input_mode='clamp', last_step_prob=0., heatmap_norm_cfg=dict(type='BN'),
-                  step_condition='input', self_condition=False, num_train_draws=1, self_align_prob=0., aux_loss=None)
+                  step_condition='input', self_condition=False, num_train_draws=1, self_align_prob=0., aux_loss=None,
+                  detach_features=False)
 DIFFUSION_KEYS = ('signal_scale', 'input_mode', 'last_step_prob')  # live in model.head.diffusion
 # What each `fixes` row sets back: the paper's diffusion settings, and PyTorch's default initialisation of the
 # head (``init_cfg=[]``) that DiffPoseHead had before it took MMPose's HeatmapHead initialisation.

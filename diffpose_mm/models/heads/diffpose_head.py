@@ -199,6 +199,9 @@ class DiffPoseHead(BaseHead):
         self_align_prob (float): Share of the training draws diffused from the network's own first sampling
             step (its detached ``x0`` prediction from pure noise) instead of from the GT heatmaps, the target
             staying the GT: the later DDIM steps see such inputs at test time. Defaults to 0 (the paper's).
+        detach_features (bool): The denoising loss stops at the head's input: the backbone and neck learn from
+            ``aux_loss`` alone (HeatmapHead's objective), the head's layers from both, and the denoiser
+            conditions on the detached features. Needs ``aux_loss``. Defaults to False.
         diffusion (dict): Settings of :class:`GaussianDiffusion` (``num_timesteps``, ``cosine_s``,
             ``signal_scale``, ``input_mode``, ``last_step_prob``; ``type`` defaults to ``'GaussianDiffusion'``).
         loss (dict): Heatmap loss. Defaults to ``KeypointMSELoss(use_target_weight=True)``.
@@ -220,7 +223,7 @@ class DiffPoseHead(BaseHead):
                  num_interact_layers: int = 2, mlp_ratio: float = 2., interaction: str = 'lookup', num_scales: int = 3,
                  scale_fusion: str = 'sum', heatmap_norm_cfg: ConfigType = dict(type='BN'),
                  step_condition: str = 'input', self_condition: bool = False, num_train_draws: int = 1,
-                 self_align_prob: float = 0., diffusion: OptConfigType = None,
+                 self_align_prob: float = 0., detach_features: bool = False, diffusion: OptConfigType = None,
                  loss: ConfigType = dict(type='KeypointMSELoss', use_target_weight=True),
                  aux_loss: OptConfigType = None, decoder: OptConfigType = None, init_cfg: OptConfigType = None) -> None:
         super().__init__(self.default_init_cfg if init_cfg is None else init_cfg)
@@ -247,7 +250,12 @@ class DiffPoseHead(BaseHead):
         if aux_loss is not None and num_scales != 3:
             raise ValueError(f'DiffPoseHead: aux_loss supervises the full-resolution feature F³, which needs '
                              f'num_scales=3, got num_scales={num_scales}')
+        if detach_features and aux_loss is None:
+            raise ValueError('DiffPoseHead: detach_features leaves aux_loss as the only loss that trains the '
+                             'backbone and neck, so it needs aux_loss (e.g. dict(type=\'KeypointMSELoss\', '
+                             'use_target_weight=True))')
         self.in_channels = in_channels
+        self.detach_features = bool(detach_features)
         self.out_channels = out_channels
         self.self_condition = bool(self_condition)
         self.num_train_draws = num_train_draws
@@ -542,10 +550,12 @@ class DiffPoseHead(BaseHead):
         keypoint_weights = torch.cat([d.gt_instance_labels.keypoint_weights for d in batch_data_samples])
         self._check_heatmap_size(feat, gt_heatmaps.shape[-2:], 'ground-truth (gt_fields.heatmaps)')
 
-        condition = self.condition(feat)  # once per image, shared by its draws (index b * D + d)
+        # once per image, shared by its draws (index b * D + d)
+        condition = self.condition(feat.detach() if self.detach_features else feat)
         losses = dict()
         if self.aux_layer is not None:  # before the draws repeat the targets: once per image
-            aux_pred = self.aux_layer(condition.pyramid[-1])
+            full_res = self.feature_pyramid(feat)[-1] if self.detach_features else condition.pyramid[-1]
+            aux_pred = self.aux_layer(full_res)
             losses['loss_aux'] = self.aux_loss_module(aux_pred, gt_heatmaps, keypoint_weights)
         if self.num_train_draws > 1:
             D = self.num_train_draws

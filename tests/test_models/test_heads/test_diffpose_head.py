@@ -247,6 +247,7 @@ def test_head_in_plain_topdown_estimator_with_cfg_override():
     dict(diffusion=dict(signal_scale=0.1, input_mode='normalize', last_step_prob=0.5)),
     dict(aux_loss=dict(type='KeypointMSELoss', use_target_weight=True)),
     dict(self_align_prob=0.5),
+    dict(aux_loss=dict(type='KeypointMSELoss', use_target_weight=True), detach_features=True),
 ])
 def test_variants_train_and_sample(kwargs):
     """Every ablation switch builds, gives a finite loss whose gradient reaches every parameter, and samples."""
@@ -380,6 +381,31 @@ def test_aux_loss_is_training_only():
     assert np.array_equal(preds[1].keypoint_scores, plain_preds[1].keypoint_scores)
 
 
+@pytest.mark.parametrize('draws', [1, 2])
+def test_detach_features_leaves_the_features_to_the_aux_loss(draws):
+    """With ``detach_features`` the losses keep their values, the head's input feature (the neck's output) gets
+    the gradient of ``loss_aux`` alone, and the denoiser's parameters the same gradient as without it."""
+    head, plain = build_head(detach_features=True, num_train_draws=draws, **AUX).train(), \
+        build_head(num_train_draws=draws, **AUX).train()
+    plain.load_state_dict(head.state_dict())
+    base = torch.randn(2, C, h, w)
+    gt = gaussian_heatmaps([[[2, 3], [5, 8], [9, 14]], [[1, 1], [6, 6], [10, 2]]])
+    grads, losses = {}, {}
+    for name, model, keys in (('detached', head, ('loss_kpt', 'loss_aux')), ('plain', plain, ('loss_kpt', 'loss_aux')),
+                              ('plain_aux', plain, ('loss_aux', ))):
+        feat = base.clone().requires_grad_()
+        model.zero_grad()
+        torch.manual_seed(3)  # the same (t, noise) draws
+        out = model.loss((feat, ), data_samples(2, gt))
+        sum(out[k] for k in keys).backward()
+        losses[name] = {k: out[k].item() for k in keys}
+        grads[name] = (feat.grad.clone(), model.final_layer.weight.grad)
+    assert losses['detached'] == pytest.approx(losses['plain'], rel=1e-5)
+    torch.testing.assert_close(grads['detached'][0], grads['plain_aux'][0], atol=1e-7, rtol=1e-5)
+    assert (grads['plain'][0] - grads['plain_aux'][0]).abs().max() > 1e-6  # the denoising loss does reach it
+    torch.testing.assert_close(grads['detached'][1], grads['plain'][1], atol=1e-7, rtol=1e-5)
+
+
 def test_group_norm_keeps_noisy_path_samples_independent():
     """In training mode BatchNorm makes a sample's embedded heatmap depend on the other samples of the batch;
     GroupNorm does not."""
@@ -395,7 +421,8 @@ def test_group_norm_keeps_noisy_path_samples_independent():
                                           (dict(step_condition='none'), 'step_condition'),
                                           (dict(num_train_draws=0), 'num_train_draws'),
                                           (dict(self_align_prob=1.5), 'self_align_prob'),
-                                          (dict(num_scales=1, **AUX), 'aux_loss.*num_scales=3')])
+                                          (dict(num_scales=1, **AUX), 'aux_loss.*num_scales=3'),
+                                          (dict(detach_features=True), 'detach_features.*aux_loss')])
 def test_invalid_variant_options_name_the_option(kwargs, match):
     with pytest.raises(ValueError, match=match):
         build_head(**kwargs)
