@@ -192,7 +192,7 @@ def test_smoke_run(tool, data_root, tmp_path, capsys):
         '--data-root',
         str(data_root), '--out-dir',
         str(out), '--epochs', '1', '--seeds', '0', '1', '--only', 'mean_pose', 'noise_groups', 'sampling_steps', 'eta',
-        '--noise-groups', '1', '2', '--sampling-steps', '1', '2', '--etas', '0', '1', '--cfg-options'
+        'aux_readout', '--noise-groups', '1', '2', '--sampling-steps', '1', '2', '--etas', '0', '1', '--cfg-options'
     ] + cfg_options
     assert tool.main(argv) == 0
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith('|')]
@@ -205,7 +205,8 @@ def test_smoke_run(tool, data_root, tmp_path, capsys):
     eta = tool.default_sampling(tool.base_config(tool.parse_args(['--cfg-options'] + cfg_options)))['eta']
     expected = [
         'DiffPose, δ=2', 'N=1', 'N=2, DiffPose', 'Steps=1', 'Steps=2, DiffPose',
-        'eta=0' + (', DiffPose' if eta == 0 else ''), 'eta=1' + (', DiffPose' if eta == 1 else ''), 'Mean pose in box'
+        'eta=0' + (', DiffPose' if eta == 0 else ''), 'eta=1' + (', DiffPose' if eta == 1 else ''),
+        'Read-out of F³ (aux layer)', 'Mean pose in box'
     ]
     assert list(rows) == expected
     gt = json.loads((data_root / 'annotations' / 'posetrack18_val.json').read_text())
@@ -235,6 +236,8 @@ def test_smoke_run(tool, data_root, tmp_path, capsys):
         run_cfg = Config.fromfile(next(test_dir.glob('*.py')))
         assert run_cfg.model.test_cfg.num_noise_groups == 1 and run_cfg.model.test_cfg.sampling_steps == 2
         assert run_cfg.randomness.seed == seed
+        readout_cfg = Config.fromfile(next((out / f'seed{seed}' / 'delta2' / 'sampling_aux_readout1').glob('*.py')))
+        assert readout_cfg.model.test_cfg.aux_readout is True
 
     # a second command that shares the runs reuses them: same table, nothing trained or tested again
     stamps = {

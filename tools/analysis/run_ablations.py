@@ -28,6 +28,9 @@ reference ``DiffPose, δ=2`` is always trained):
   pose, normalised by each training GT box, placed into every test box with the box score).
 - ``noise_groups`` (Table 6), ``sampling_steps`` (Table 7), ``eta``: the trained reference model tested again
   with other sampling settings, without retraining.
+- ``aux_readout``: the trained reference model's auxiliary layer (a 1x1 convolution of its full-resolution
+  feature ``F³``, trained by ``aux_loss``) as the prediction, without the denoiser: what the diffusion decoder
+  adds over a linear read-out of its own feature.
 
 Every training row is run for each of ``--seeds`` (``randomness.seed``); with several seeds a cell is
 ``mean ± std`` over seeds and the ``Δ`` columns give the paired per-seed difference to the reference row
@@ -69,7 +72,7 @@ from diffpose_mm.utils.cached_runs import test_once, train_once
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_CONFIG = osp.join(REPO, 'configs', 'diffpose', 'td-diffpose_res18-tiny_1xb16-18e_synthetic-128x96.py')
 EXPERIMENTS = ('delta0', 'heatmap_head', 'regressor', 'paper', 'fixes', 'direct_single', 'direct_multi', 'low_res',
-               'fusion', 'long_schedule', 'mean_pose', 'noise_groups', 'sampling_steps', 'eta')
+               'fusion', 'long_schedule', 'mean_pose', 'noise_groups', 'sampling_steps', 'eta', 'aux_readout')
 COLUMNS = POSETRACK_SUMMARY_KEYS + ('Total (degraded)', 'COCO AP')
 DIFF_COLUMNS = ('Total', 'Total (degraded)')  # paired differences to the reference row
 LONG_SCHEDULE = 3  # x the config's epochs
@@ -467,6 +470,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         sampling.append(('sampling_steps', f'Steps={k}', 'Tab. 7', dict(sampling_steps=k)))
     for eta in args.etas if 'eta' in args.only else []:
         sampling.append(('eta', f'eta={eta:g}', '- (DDIM)', dict(eta=eta)))
+    if 'aux_readout' in args.only:
+        sampling.append(('aux_readout', 'Read-out of F³ (aux layer)', '- (no denoiser)', dict(aux_readout=True)))
 
     results: Dict[str, dict] = {}  # run name -> dict(label, paper, per_seed metrics)
     for seed in args.seeds:

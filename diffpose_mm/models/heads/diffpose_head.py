@@ -215,7 +215,9 @@ class DiffPoseHead(BaseHead):
 
     Test-time settings are read from ``test_cfg`` (the model's ``test_cfg``): ``num_noise_groups`` (N, default
     10), ``sampling_steps`` (default 4), ``eta`` (default 1.0), ``seed`` (default ``None``: drawn from torch's
-    global RNG), and MMPose's ``flip_test``, ``flip_mode``, ``shift_heatmap``, ``output_heatmaps``.
+    global RNG), and MMPose's ``flip_test``, ``flip_mode``, ``shift_heatmap``, ``output_heatmaps``. A diagnostic,
+    ``aux_readout=True`` (needs ``aux_loss``), predicts the auxiliary layer's regression from ``F³`` instead of
+    sampling: what a 1x1 read-out of the head's own full-resolution feature gives without the denoiser.
     """
 
     def __init__(self, in_channels: int, out_channels: int, feat_channels: Sequence[int] = (256, 128, 64),
@@ -489,16 +491,20 @@ class DiffPoseHead(BaseHead):
         # One seed per call; both flip passes use generators seeded alike, i.e. exactly the same noise.
         seed = resolve_seed(cfg['seed'])
         sampling = (cfg['num_noise_groups'], cfg['sampling_steps'], cfg['eta'])
-        if flip_test:  # both passes in one batched forward per step
+        if test_cfg.get('aux_readout', False):  # one "group": the auxiliary regression, no sampling
+            groups = self._aux_readout(feat)
+            groups_flip = self._aux_readout(feats_flip[-1]) if flip_test else None
+        elif flip_test:  # both passes in one batched forward per step
             groups, groups_flip = self.sample_flip_pair(feat, feats_flip[-1], *sampling, seed)  # (B, N, K, H, W)
+        else:
+            groups = self.sample(feat, *sampling, seeded_generator(feat.device, seed))  # (B, N, K, H, W)
+        if flip_test:
             B, N, K, H, W = groups.shape
             groups_flip = flip_heatmaps(
                 groups_flip.flatten(0, 1), flip_mode=test_cfg.get('flip_mode', 'heatmap'),
                 flip_indices=batch_data_samples[0].metainfo['flip_indices'],
                 shift_heatmap=test_cfg.get('shift_heatmap', False))
             groups = (groups + groups_flip.reshape(B, N, K, H, W)) * 0.5
-        else:
-            groups = self.sample(feat, *sampling, seeded_generator(feat.device, seed))  # (B, N, K, H, W)
 
         heatmaps = groups.mean(dim=1)
         preds = self.decode(heatmaps)
@@ -508,6 +514,13 @@ class DiffPoseHead(BaseHead):
         if test_cfg.get('output_heatmaps', False):
             return preds, [PixelData(heatmaps=hm) for hm in heatmaps.detach()]
         return preds
+
+    def _aux_readout(self, feat: Tensor) -> Tensor:
+        """The auxiliary layer's heatmaps ``(B, 1, K, 4h, 4w)`` from ``F³`` of ``feat (B, C, h, w)``."""
+        if self.aux_layer is None:
+            raise ValueError('DiffPoseHead: test_cfg.aux_readout reads the heatmaps out of the auxiliary layer, '
+                             'which only a head trained with aux_loss has')
+        return self.aux_layer(self.feature_pyramid(feat)[-1])[:, None]
 
     def _spread(self, groups: Tensor, batch_data_samples: OptSampleList) -> List[np.ndarray]:
         """Per-keypoint spread ``(1, K)`` of the decoded locations of the ``N`` groups, per sample."""

@@ -406,6 +406,30 @@ def test_detach_features_leaves_the_features_to_the_aux_loss(draws):
     torch.testing.assert_close(grads['detached'][1], grads['plain'][1], atol=1e-7, rtol=1e-5)
 
 
+@pytest.mark.parametrize('flip_test', [False, True])
+def test_aux_readout_predicts_the_aux_layers_regression(flip_test):
+    """``test_cfg.aux_readout`` decodes the auxiliary layer's heatmaps of F³ (averaged with the flipped pass under
+    flip test), without sampling; a head without ``aux_loss`` names the option."""
+    head = build_head(**AUX)
+    torch.manual_seed(4)
+    feat, feat_flip = torch.randn(2, C, h, w), torch.randn(2, C, h, w)
+    cfg = dict(num_noise_groups=3, sampling_steps=2, seed=0, aux_readout=True, flip_test=flip_test)
+    with torch.no_grad():
+        preds = head.predict([(feat, ), (feat_flip, )] if flip_test else (feat, ), data_samples(2), cfg)
+        expected = head.aux_layer(head.feature_pyramid(feat)[-1])
+        if flip_test:
+            flipped = head.aux_layer(head.feature_pyramid(feat_flip)[-1]).flip(-1)[:, [0, 2, 1]]
+            expected = (expected + flipped) * 0.5
+        sampled = head.predict((feat, ), data_samples(2), dict(cfg, aux_readout=False, flip_test=False))
+    for pred, exp in zip(preds, head.decode(expected)):
+        np.testing.assert_allclose(pred.keypoints, exp.keypoints)
+        np.testing.assert_allclose(pred.keypoint_scores, exp.keypoint_scores, rtol=1e-5)
+        assert not pred.keypoint_spread.any()
+    assert not np.allclose(sampled[0].keypoints, preds[0].keypoints)  # the denoiser predicts something else
+    with pytest.raises(ValueError, match='aux_readout.*aux_loss'):
+        build_head().predict((feat, ), data_samples(2), dict(cfg, flip_test=False))
+
+
 def test_group_norm_keeps_noisy_path_samples_independent():
     """In training mode BatchNorm makes a sample's embedded heatmap depend on the other samples of the batch;
     GroupNorm does not."""
